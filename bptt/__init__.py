@@ -1,0 +1,75 @@
+"""bptt: Backpropagation Through Time, executable.
+
+A small numpy package for training recurrent networks, grown chapter by chapter by the book
+*Backpropagation Through Time, executable*. The main entry points::
+
+    import numpy as np, bptt
+    params = bptt.init_params(input_size=D, hidden_size=H, output_size=V, rng=0)
+    loss, grads, h_last = bptt.loss_and_grads(params, inputs, targets)
+    report = bptt.gradcheck(lambda p: bptt.loss_and_grads(p, inputs, targets), params)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .cells import TANH, Cell, Params, TanhCell
+from .clip import clip_by_global_norm, clip_by_value, global_norm
+from .data import Vocabulary, pydoc_topics, read_text, zen_of_python
+from .gradcheck import GradcheckReport, gradcheck, relative_error
+from .losses import log_softmax, softmax, softmax_cross_entropy, squared_error
+from .optim import SGD, Adagrad, Adam, Optimizer, make_optimizer
+from .params import ModelSizes, check_params, init_params
+from .readout import readout_backward, readout_forward
+from .rnn import RNNCache, loss_and_grads, rnn_backward, rnn_forward
+from .sampling import sample
+from .stepwise import backward_stepwise, forward_stepwise, loss_and_grads_stepwise
+from .train import CharModelTrainer, TrainConfig, TrainHistory
+
+try:
+    __version__ = version("bptt")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "SGD",
+    "TANH",
+    "Adagrad",
+    "Adam",
+    "Cell",
+    "CharModelTrainer",
+    "GradcheckReport",
+    "ModelSizes",
+    "Optimizer",
+    "Params",
+    "RNNCache",
+    "TanhCell",
+    "TrainConfig",
+    "TrainHistory",
+    "Vocabulary",
+    "__version__",
+    "backward_stepwise",
+    "check_params",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "forward_stepwise",
+    "global_norm",
+    "gradcheck",
+    "init_params",
+    "log_softmax",
+    "loss_and_grads",
+    "loss_and_grads_stepwise",
+    "make_optimizer",
+    "pydoc_topics",
+    "read_text",
+    "readout_backward",
+    "readout_forward",
+    "relative_error",
+    "rnn_backward",
+    "rnn_forward",
+    "sample",
+    "softmax",
+    "softmax_cross_entropy",
+    "squared_error",
+    "zen_of_python",
+]

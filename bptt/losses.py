@@ -1,0 +1,93 @@
+"""Per-step losses with their gradients: softmax cross-entropy and squared error.
+
+Both follow one convention (Chapter 2): for outputs of shape ``(..., B, V)`` the loss is summed over
+every leading position (time steps) and averaged over the batch axis ``B``. So the same function
+gives the loss of one step ``(B, V)`` or of a whole sequence ``(T, B, V)``, and per-step losses add
+up to the sequence loss exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable ``log softmax`` over the last axis (log-sum-exp with the max removed).
+
+    Explained in Chapter 4: subtracting the row maximum before ``exp`` makes overflow impossible and
+    leaves the result unchanged.
+    """
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, computed stably (see :func:`log_softmax`)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cross-entropy of integer ``targets`` under ``softmax(logits)``, and its gradient.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (..., B, V)
+        Unnormalised scores.
+    targets : ndarray of int, shape (..., B)
+        Class ids in ``[0, V)``.
+
+    Returns
+    -------
+    loss : float
+        ``-sum log p[target] / B``: summed over leading axes (time), averaged over the batch.
+    dlogits : ndarray, shape (..., B, V)
+        ``(softmax(logits) - onehot(targets)) / B``.
+
+    Explained in Chapter 2 (the gradient) and Chapter 4 (stability).
+    """
+    logits = _checks.float_array("logits", logits)
+    if logits.ndim < 2:
+        raise ValueError(f"logits must have shape (..., B, V), got shape {logits.shape}")
+    targets = _checks.id_array("targets", targets, upper=logits.shape[-1], ndim=logits.ndim - 1)
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"targets must have shape {logits.shape[:-1]} to match logits {logits.shape}, "
+            f"got {targets.shape}"
+        )
+    batch = logits.shape[-2]
+    logp = log_softmax(logits)
+    picked = np.take_along_axis(logp, targets[..., None], axis=-1)
+    loss = -float(picked.sum()) / batch
+    dlogits = np.exp(logp)
+    np.put_along_axis(
+        dlogits, targets[..., None], np.take_along_axis(dlogits, targets[..., None], -1) - 1, -1
+    )
+    dlogits /= batch
+    return loss, dlogits
+
+
+def squared_error(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Half squared error ``sum (y - target)**2 / 2 / B`` and its gradient ``(y - target) / B``.
+
+    Parameters
+    ----------
+    outputs, targets : ndarray, shape (..., B, V)
+        Predictions and real-valued targets of the same shape.
+
+    Explained in Chapter 3, whose worked example uses it at every step.
+    """
+    outputs = _checks.float_array("outputs", outputs)
+    targets = _checks.float_array("targets", targets)
+    if outputs.ndim < 2:
+        raise ValueError(f"outputs must have shape (..., B, V), got shape {outputs.shape}")
+    if targets.shape != outputs.shape:
+        raise ValueError(
+            f"targets must have the outputs' shape {outputs.shape}, got {targets.shape}"
+        )
+    batch = outputs.shape[-2]
+    diff = outputs - targets
+    return 0.5 * float(np.sum(diff * diff)) / batch, diff / batch

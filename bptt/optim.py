@@ -1,0 +1,131 @@
+"""Optimisers that update a parameter dict in place: SGD, Adagrad and Adam (Chapter 4).
+
+Each keeps its state in plain arrays (``state_dict``/``load_state_dict``) so that a checkpoint can
+store it and training can resume exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import _checks
+from .cells import Params
+
+
+class Optimizer:
+    """Base class: ``step(params, grads)`` updates ``params`` in place."""
+
+    name = "optimizer"
+
+    def __init__(self, learning_rate: float) -> None:
+        self.learning_rate = _checks.positive_float("learning_rate", learning_rate)
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.steps = 0
+
+    def step(self, params: Params, grads: Mapping[str, np.ndarray]) -> None:
+        """Apply one update to every parameter from its gradient."""
+        for name, p in params.items():
+            if name not in grads:
+                raise ValueError(f"grads has no entry for parameter {name!r}")
+            g = np.asarray(grads[name])
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{name!r}] has shape {g.shape}, parameter has {p.shape}")
+        self.steps += 1
+        for name, p in params.items():
+            self._update(name, p, np.asarray(grads[name], dtype=p.dtype))
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _slot(self, name: str, slot: str, like: np.ndarray) -> np.ndarray:
+        return self.state.setdefault(name, {}).setdefault(slot, np.zeros_like(like))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Arrays and counters that determine future updates (for checkpoints)."""
+        arrays = {f"{n}/{s}": a.copy() for n, slots in self.state.items() for s, a in slots.items()}
+        return {"name": self.name, "steps": self.steps, "arrays": arrays}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if state.get("name") != self.name:
+            raise ValueError(f"optimizer state is for {state.get('name')!r}, not {self.name!r}")
+        self.steps = int(state["steps"])
+        self.state = {}
+        for key, array in state["arrays"].items():
+            param, slot = key.split("/", 1)
+            self.state.setdefault(param, {})[slot] = np.array(array)
+
+
+class SGD(Optimizer):
+    """Plain gradient descent, with optional heavy-ball momentum."""
+
+    name = "sgd"
+
+    def __init__(self, learning_rate: float, momentum: float = 0.0) -> None:
+        super().__init__(learning_rate)
+        self.momentum = _checks.positive_float("momentum", momentum, allow_zero=True)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
+        if self.momentum:
+            v = self._slot(name, "velocity", p)
+            v *= self.momentum
+            v += g
+            g = v
+        p -= self.learning_rate * g
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-entry steps ``lr * g / sqrt(sum of past g**2 + eps)`` (classic char-RNN)."""
+
+    name = "adagrad"
+
+    def __init__(self, learning_rate: float, eps: float = 1e-8) -> None:
+        super().__init__(learning_rate)
+        self.eps = _checks.positive_float("eps", eps)
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
+        memory = self._slot(name, "sum_sq", p)
+        memory += g * g
+        p -= self.learning_rate * g / np.sqrt(memory + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias-corrected first and second moments."""
+
+    name = "adam"
+
+    def __init__(
+        self, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
+        super().__init__(learning_rate)
+        for arg, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{arg} must be in [0, 1), got {value}")
+        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.eps = _checks.positive_float("eps", eps)
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
+        m = self._slot(name, "m", p)
+        v = self._slot(name, "v", p)
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        m_hat = m / (1 - self.beta1**self.steps)
+        v_hat = v / (1 - self.beta2**self.steps)
+        p -= self.learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+
+
+def make_optimizer(name: str, learning_rate: float, **options: Any) -> Optimizer:
+    """An optimiser by name: ``"sgd"``, ``"adagrad"`` or ``"adam"``."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    return OPTIMIZERS[name](learning_rate, **options)

@@ -1,0 +1,69 @@
+"""Sampling text from a character model (Chapter 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks
+from .cells import TANH, Cell, Params
+from .data import Vocabulary
+from .losses import softmax
+from .params import as_generator, check_params
+from .readout import readout_forward
+
+
+def sample(
+    params: Params,
+    vocab: Vocabulary,
+    *,
+    length: int,
+    rng: np.random.Generator | int,
+    prime: str = "",
+    temperature: float = 1.0,
+    h0: np.ndarray | None = None,
+    cell: Cell = TANH,
+) -> str:
+    """Generate ``length`` characters, one at a time, each drawn from the model's softmax.
+
+    Parameters
+    ----------
+    params : dict
+        A trained character model (D = V = ``vocab.size``).
+    vocab : Vocabulary
+        Its vocabulary.
+    length : int
+        Number of characters to generate (the prime is not counted or returned).
+    rng : numpy.random.Generator or int
+        Source of the draws.
+    prime : str
+        Text fed through the model first, to set the state (and, if no ``h0`` is given, the
+        first prediction); empty means start from a zero state and a uniformly drawn character.
+    temperature : float
+        Divides the logits: below 1 sharper and more repetitive, above 1 more random.
+    h0 : ndarray, shape (1, H), optional
+        Starting state.
+    cell : Cell
+        The model's cell.
+    """
+    D, H, V = check_params(params, cell)
+    if vocab.size != D or vocab.size != V:
+        raise ValueError(
+            f"params have input size {D} and output size {V}, but the vocabulary has {vocab.size}"
+        )
+    length = _checks.positive_int("length", length, minimum=0)
+    temperature = _checks.positive_float("temperature", temperature)
+    gen = as_generator(rng)
+    dtype = params["W_hy"].dtype
+    h = np.zeros((1, H), dtype=dtype) if h0 is None else _checks.float_array("h0", h0, shape=(1, H))
+    eye = np.eye(V, dtype=dtype)
+    primed = vocab.encode(prime)
+    for i in primed[:-1]:
+        h, _ = cell.step(params, h, eye[i : i + 1])
+    current = int(primed[-1]) if primed.size else int(gen.integers(V))
+    out = []
+    for _ in range(length):
+        h, _ = cell.step(params, h, eye[current : current + 1])
+        p = softmax(readout_forward(params, h)[0] / temperature)
+        current = int(gen.choice(V, p=p))
+        out.append(current)
+    return vocab.decode(out)

@@ -1,0 +1,112 @@
+"""Full BPTT one time step at a time, written once for any :class:`~bptt.cells.Cell` (Chapter 4).
+
+This is the algorithm exactly as Chapter 2 derives it: a forward loop that keeps every step's cache,
+then a backward loop from ``t = T`` down to 1 in which the error signal ``delta_t`` is the direct
+derivative of ``l_t`` plus what flows back from step ``t + 1``, and every shared parameter
+accumulates one contribution per step. The vectorised
+:func:`bptt.loss_and_grads` must agree with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _checks
+from .cells import TANH, Cell, Params
+from .losses import softmax_cross_entropy
+from .params import check_params, prepare_h0, prepare_inputs, zeros_like_params
+from .readout import readout_backward, readout_forward
+
+LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+"""A per-step loss: ``(outputs (B, V), targets) -> (loss, doutputs)``; see :mod:`bptt.losses`."""
+
+
+def check_targets(targets: Any, T: int, B: int) -> np.ndarray:
+    """Targets must start with the ``(T, B)`` axes of the inputs (ids, or ``(T, B, V)`` floats)."""
+    array = np.asarray(targets)
+    if array.shape[:2] != (T, B):
+        raise ValueError(
+            f"targets must have leading shape (T, B) = {(T, B)} like the inputs, got {array.shape}"
+        )
+    return array
+
+
+def forward_stepwise(
+    params: Params, inputs: Any, h0: np.ndarray | None = None, *, cell: Cell = TANH
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Unroll ``cell`` over the inputs one step at a time.
+
+    Returns ``(outputs (T, B, V), hs (T + 1, B, H), caches)`` where ``caches[t]`` is what
+    ``cell.step_backward`` needs for step ``t + 1``. Explained in Chapter 1.
+    """
+    D, H, V = check_params(params, cell)
+    dtype = params["W_hy"].dtype
+    x = prepare_inputs(inputs, D, dtype)
+    T, B = x.shape[:2]
+    hs = np.empty((T + 1, B, H), dtype=dtype)
+    hs[0] = prepare_h0(h0, B, H, dtype)
+    outputs = np.empty((T, B, V), dtype=dtype)
+    caches = []
+    for t in range(T):
+        hs[t + 1], cache = cell.step(params, hs[t], x[t])
+        outputs[t] = readout_forward(params, hs[t + 1])
+        caches.append(cache)
+    return outputs, hs, caches
+
+
+def backward_stepwise(
+    params: Params,
+    hs: np.ndarray,
+    caches: list[Any],
+    doutputs: np.ndarray,
+    *,
+    cell: Cell = TANH,
+    dh_last: np.ndarray | None = None,
+) -> tuple[Params, np.ndarray]:
+    """BPTT one step at a time from ``doutputs`` ``(T, B, V)``; returns ``(grads, dL/dh_0)``.
+
+    At step t the total derivative ``delta_t = dL/dh_t`` is the readout's direct term ``dl_t/dh_t``
+    plus ``dh_next``, the part of ``dL/dh_t`` that flows back through ``h_{t+1}``. Explained in
+    Chapter 2.
+    """
+    grads = zeros_like_params(params)
+    T = len(caches)
+    dh_next = np.zeros_like(hs[0]) if dh_last is None else dh_last
+    for t in range(T - 1, -1, -1):
+        dh_direct, readout_grads = readout_backward(params, hs[t + 1], doutputs[t])
+        delta = dh_direct + dh_next
+        dh_next, cell_grads, _ = cell.step_backward(params, caches[t], delta)
+        for name, g in (*readout_grads.items(), *cell_grads.items()):
+            grads[name] += g
+    return grads, dh_next
+
+
+def loss_and_grads_stepwise(
+    params: Params,
+    inputs: Any,
+    targets: Any,
+    h0: np.ndarray | None = None,
+    *,
+    cell: Cell = TANH,
+    loss: LossFn = softmax_cross_entropy,
+) -> tuple[float, Params, np.ndarray]:
+    """Loss summed over steps and its gradient by full BPTT, one time step at a time.
+
+    Same contract as :func:`bptt.loss_and_grads`, for any ``cell`` and any per-step ``loss``
+    (:func:`bptt.softmax_cross_entropy` with integer targets ``(T, B)``, or
+    :func:`bptt.squared_error` with float targets ``(T, B, V)``). Explained in Chapter 4.
+    """
+    outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
+    T, B = outputs.shape[:2]
+    targets = check_targets(targets, T, B)
+    total = 0.0
+    doutputs = np.empty_like(outputs)
+    for t in range(T):
+        step_loss, doutputs[t] = loss(outputs[t], targets[t])
+        total += step_loss
+    _checks.finite_scalar("loss", total)
+    grads, _ = backward_stepwise(params, hs, caches, doutputs, cell=cell)
+    return total, grads, hs[-1].copy()
