@@ -63,7 +63,8 @@ def float_array(
     if shape is not None:
         for axis, (want, got) in enumerate(zip(shape, array.shape, strict=True)):
             if want is not None and want != got:
-                expected = tuple("*" if s is None else s for s in shape)
+                axes = ["*" if s is None else str(s) for s in shape]
+                expected = f"({axes[0]},)" if len(axes) == 1 else f"({', '.join(axes)})"
                 raise ValueError(
                     f"{name} must have shape {expected}, got {array.shape} (axis {axis} differs)"
                 )

@@ -87,21 +87,22 @@ def draw_unrolled_graph(steps: int = 4, ax: Axes | None = None, *, folded: bool 
     Returns the matplotlib ``Figure``. Used in Chapter 1.
     """
     steps = _checks.positive_int("steps", steps)
-    shift = 2.2 if folded else 0.0
-    width = shift + 1.6 * (steps + 1) + 0.6
+    shift = 3.0 if folded else 0.0
+    x0 = shift + 0.4
+    x_last = x0 + 1.6 * steps
     if ax is None:
-        fig, ax = plt.subplots(figsize=(min(2.0 + width * 1.05, 14), 4.6))
+        fig, ax = plt.subplots(figsize=(min(1.2 * (x_last + 1.0), 14), 5.2))
     else:
         fig = ax.figure
-    y_x, y_h, y_o, y_l = 0.0, 1.3, 2.6, 3.6
+    y_x, y_h, y_o, y_l, y_L = 0.0, 1.3, 2.6, 3.6, 4.75
     if folded:
-        fx = 0.6
+        fx = 0.5
         _node(ax, fx, y_x, "$x_t$", "x")
         _node(ax, fx, y_h, "$h_t$", "h")
         _node(ax, fx, y_o, "$o_t$", "o")
         _node(ax, fx, y_l, r"$\ell_t$", "l")
-        _arrow(ax, (fx, y_x), (fx, y_h), WEIGHT_COLOURS["W_xh"], "$W_{xh}$", (0.32, 0))
-        _arrow(ax, (fx, y_h), (fx, y_o), WEIGHT_COLOURS["W_hy"], "$W_{hy}$", (0.32, 0))
+        _arrow(ax, (fx, y_x), (fx, y_h), WEIGHT_COLOURS["W_xh"], "$W_{xh}$", (0.36, 0))
+        _arrow(ax, (fx, y_h), (fx, y_o), WEIGHT_COLOURS["W_hy"], "$W_{hy}$", (0.36, 0))
         _arrow(ax, (fx, y_o), (fx, y_l), "#b8860b")
         loop = FancyArrowPatch(
             (fx + 0.31, y_h + 0.1),
@@ -113,31 +114,31 @@ def draw_unrolled_graph(steps: int = 4, ax: Axes | None = None, *, folded: bool 
             linewidth=1.6,
         )
         ax.add_patch(loop)
-        ax.text(fx + 0.95, y_h + 0.42, "$W_{hh}$", color=WEIGHT_COLOURS["W_hh"], fontsize=10)
-        ax.text(1.55, y_h, "unroll\n" + r"$\Longrightarrow$", ha="center", va="center", fontsize=11)
-    x0 = shift + 0.4
+        ax.text(fx + 0.62, y_h - 0.55, "$W_{hh}$", color=WEIGHT_COLOURS["W_hh"], fontsize=10)
+        ax.text(
+            2.05,
+            y_h + 0.05,
+            "unroll\n" + r"$\Longrightarrow$",
+            ha="center",
+            va="center",
+            fontsize=11,
+        )
     _node(ax, x0, y_h, "$h_0$", "h")
+    x_L = (x0 + 1.6 + x_last) / 2
+    _node(ax, x_L, y_L, r"$L=\sum_t \ell_t$", "L", width=1.3)
     for t in range(1, steps + 1):
         xt = x0 + 1.6 * t
         _node(ax, xt, y_x, f"$x_{t}$", "x")
         _node(ax, xt, y_h, f"$h_{t}$", "h")
         _node(ax, xt, y_o, f"$o_{t}$", "o")
         _node(ax, xt, y_l, rf"$\ell_{t}$", "l")
-        _arrow(ax, (xt, y_x), (xt, y_h), WEIGHT_COLOURS["W_xh"], "$W_{xh}$", (0.33, 0))
+        _arrow(ax, (xt, y_x), (xt, y_h), WEIGHT_COLOURS["W_xh"], "$W_{xh}$", (0.36, 0))
         _arrow(ax, (xt - 1.6, y_h), (xt, y_h), WEIGHT_COLOURS["W_hh"], "$W_{hh}$", (0, 0.22))
-        _arrow(ax, (xt, y_h), (xt, y_o), WEIGHT_COLOURS["W_hy"], "$W_{hy}$", (0.33, 0))
+        _arrow(ax, (xt, y_h), (xt, y_o), WEIGHT_COLOURS["W_hy"], "$W_{hy}$", (0.36, 0))
         _arrow(ax, (xt, y_o), (xt, y_l), "#b8860b")
-    xL = x0 + 1.6 * (steps + 1)
-    _node(ax, xL, y_l, r"$L=\sum_t \ell_t$", "L", width=1.25)
-    _arrow(ax, (x0 + 1.6 * steps, y_l), (xL - 0.35, y_l), "#b8860b")
-    ax.annotate(
-        "",
-        xy=(x0 + 1.6 * steps + 0.35, y_l + 0.38),
-        xytext=(x0 + 1.6 + 0.0, y_l + 0.38),
-        arrowprops={"arrowstyle": "-", "color": "#b8860b", "linestyle": ":", "linewidth": 1.2},
-    )
-    ax.set_xlim(-0.1, xL + 0.8)
-    ax.set_ylim(-0.5, 4.15)
+        _arrow(ax, (xt, y_l), (x_L, y_L), "#b8860b")
+    ax.set_xlim(-0.1, x_last + 0.5)
+    ax.set_ylim(-0.4, 5.15)
     ax.set_aspect("equal")
     ax.axis("off")
     return fig
