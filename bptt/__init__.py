@@ -25,6 +25,14 @@ from .rnn import RNNCache, loss_and_grads, rnn_backward, rnn_forward
 from .sampling import sample
 from .stepwise import backward_stepwise, forward_stepwise, loss_and_grads_stepwise
 from .train import CharModelTrainer, TrainConfig, TrainHistory
+from .worked_example import (
+    ScalarTrace,
+    StepContributions,
+    per_step_contributions,
+    steps_to_fall_below,
+    total_derivative_by_paths,
+    trace_scalar_rnn,
+)
 
 try:
     __version__ = version("bptt")
@@ -43,6 +51,8 @@ __all__ = [
     "Optimizer",
     "Params",
     "RNNCache",
+    "ScalarTrace",
+    "StepContributions",
     "TanhCell",
     "TrainConfig",
     "TrainHistory",
@@ -60,6 +70,7 @@ __all__ = [
     "loss_and_grads",
     "loss_and_grads_stepwise",
     "make_optimizer",
+    "per_step_contributions",
     "pydoc_topics",
     "read_text",
     "readout_backward",
@@ -71,5 +82,8 @@ __all__ = [
     "softmax",
     "softmax_cross_entropy",
     "squared_error",
+    "steps_to_fall_below",
+    "total_derivative_by_paths",
+    "trace_scalar_rnn",
     "zen_of_python",
 ]

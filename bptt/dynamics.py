@@ -40,7 +40,7 @@ def step_jacobians(params: Params, hs: np.ndarray) -> np.ndarray:
 
 
 def jacobian_product(jacobians: np.ndarray, t: int, k: int) -> np.ndarray:
-    """``dh_t/dh_k = J_t J_{t-1} ... J_{k+1}`` from :func:`step_jacobians` output; identity if t = k.
+    """``dh_t/dh_k = J_t J_{t-1} ... J_{k+1}`` from :func:`step_jacobians`; identity if t = k.
 
     Returns an array ``(B, H, H)``. Explained in Chapter 2 (and its norm in Chapter 8).
     """
