@@ -15,7 +15,6 @@ STAMP  := $(VENV)/.installed
 MATHJAX := _vendor/mathjax/tex-chtml.js
 PORT   ?= 8000
 
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 

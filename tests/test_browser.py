@@ -125,6 +125,10 @@ def test_page_renders(page: str, server: str, browser) -> None:
         text = tab.evaluate("document.querySelector('main, article, body').innerText")
         for raw in ("$$", "\\[", "\\(", "\\begin{"):
             assert raw not in text, f"{page}: raw TeX {raw!r} visible: ...{_around(text, raw)}..."
+        # A figure that reached the page as its text repr instead of an image (e.g. a kernel
+        # without the inline backend) is broken even though no <img> failed.
+        for raw in ("<Figure size", "<matplotlib."):
+            assert raw not in text, f"{page}: figure shown as text: ...{_around(text, raw)}..."
         # Scroll through the page so that lazily loaded images load, then check every one.
         tab.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         tab.wait_for_load_state("networkidle")
