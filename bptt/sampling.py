@@ -54,7 +54,11 @@ def sample(
     temperature = _checks.positive_float("temperature", temperature)
     gen = as_generator(rng)
     dtype = params["W_hy"].dtype
-    h = np.zeros((1, H), dtype=dtype) if h0 is None else _checks.float_array("h0", h0, shape=(1, H))
+    if h0 is None:
+        h = np.zeros((1, H), dtype=dtype)
+    else:
+        h = _checks.float_array("h0", h0, shape=(1, H))
+        _checks.same_dtype("h0", h, dtype)
     eye = np.eye(V, dtype=dtype)
     primed = vocab.encode(prime)
     for i in primed[:-1]:
