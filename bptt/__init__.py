@@ -17,6 +17,7 @@ from .cells import TANH, Cell, Params, TanhCell
 from .clip import clip_by_global_norm, clip_by_value, global_norm
 from .data import Vocabulary, pydoc_topics, read_text, zen_of_python
 from .gradcheck import GradcheckReport, gradcheck, relative_error
+from .gru import GRU, GRUCell
 from .losses import log_softmax, softmax, softmax_cross_entropy, squared_error
 from .optim import SGD, Adagrad, Adam, Optimizer, make_optimizer
 from .params import ModelSizes, check_params, init_params
@@ -24,6 +25,7 @@ from .readout import readout_backward, readout_forward
 from .rnn import RNNCache, loss_and_grads, rnn_backward, rnn_forward
 from .sampling import sample
 from .stepwise import backward_stepwise, forward_stepwise, loss_and_grads_stepwise
+from .tasks import adding_problem
 from .train import CharModelTrainer, TrainConfig, TrainHistory
 from .worked_example import (
     ScalarTrace,
@@ -40,12 +42,14 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "GRU",
     "SGD",
     "TANH",
     "Adagrad",
     "Adam",
     "Cell",
     "CharModelTrainer",
+    "GRUCell",
     "GradcheckReport",
     "ModelSizes",
     "Optimizer",
@@ -58,6 +62,7 @@ __all__ = [
     "TrainHistory",
     "Vocabulary",
     "__version__",
+    "adding_problem",
     "backward_stepwise",
     "check_params",
     "clip_by_global_norm",

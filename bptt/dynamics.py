@@ -2,7 +2,9 @@
 
 For the tanh cell ``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)`` the Jacobian of one step is
 ``dh_t/dh_{t-1} = diag(1 - h_t**2) W_hh``, and by the chain rule the Jacobian across several steps
-is the ordered product ``dh_t/dh_k = J_t J_{t-1} ... J_{k+1}``.
+is the ordered product ``dh_t/dh_k = J_t J_{t-1} ... J_{k+1}``. Chapter 8 adds the tools that
+measure these products: their norms and singular values along a trajectory, the bound of Pascanu et
+al. (2013), and the matrix of ``||dl_t/dh_k||`` for every pair of steps, for any cell.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
-from .cells import Params
+from .cells import TANH, Cell, Params
+from .losses import softmax_cross_entropy
+from .readout import readout_backward
+from .stepwise import LossFn, check_targets, forward_stepwise
 
 
 def step_jacobians(params: Params, hs: np.ndarray) -> np.ndarray:
@@ -54,3 +59,182 @@ def jacobian_product(jacobians: np.ndarray, t: int, k: int) -> np.ndarray:
     for s in range(k + 1, t + 1):  # left-multiply by J_s: the latest step ends up leftmost
         product = J[s - 1] @ product
     return product
+
+
+# --- Chapter 8: how large the products are -------------------------------------------------------
+
+ACTIVATION_DERIVATIVE_BOUND = {"tanh": 1.0, "sigmoid": 0.25}
+"""``gamma``, the largest value of the activation's derivative: ``tanh'(0) = 1``,
+``sigma'(0) = 1/4``."""
+
+
+def _square(name: str, W: object) -> np.ndarray:
+    W = _checks.float_array(name, W, ndim=2)
+    if W.shape[0] != W.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {W.shape}")
+    return W
+
+
+def spectral_radius(W: object) -> float:
+    """Largest modulus of the eigenvalues of a square matrix. Explained in Chapter 8."""
+    return float(np.max(np.abs(np.linalg.eigvals(_square("W", W)))))
+
+
+def largest_singular_value(W: object) -> float:
+    """Spectral norm ``||W||_2``, the largest singular value. Explained in Chapter 8."""
+    return float(np.linalg.norm(_square("W", W), ord=2))
+
+
+def jacobian_product_norms(jacobians: np.ndarray, t: int | None = None) -> np.ndarray:
+    """Spectral norms ``||dh_t/dh_{t - lag}||_2`` for every lag ``0 .. t``.
+
+    Parameters
+    ----------
+    jacobians : ndarray, shape (T, B, H, H)
+        Output of :func:`step_jacobians` (or :func:`run_recurrence`).
+    t : int, optional
+        The late step (default T).
+
+    Returns
+    -------
+    ndarray, shape (t + 1, B)
+        Row ``lag`` holds the norm for each example; row 0 is the identity's norm, 1.
+
+    The products are built by one right-multiplication per lag,
+    ``dh_t/dh_{k-1} = (dh_t/dh_k) J_k``, so all lags cost what the longest one costs.
+    Explained in Chapter 8.
+    """
+    J = _checks.float_array("jacobians", jacobians, ndim=4)
+    T, B, H, _ = J.shape
+    t = T if t is None else _checks.positive_int("t", t, minimum=0)
+    if t > T:
+        raise ValueError(f"t must be at most T = {T}, got {t}")
+    norms = np.empty((t + 1, B))
+    product = np.broadcast_to(np.eye(H), (B, H, H)).copy()
+    norms[0] = 1.0
+    for lag in range(1, t + 1):
+        product = product @ J[t - lag]  # J[t - lag] is dh_{t-lag+1}/dh_{t-lag}
+        norms[lag] = np.linalg.norm(product, ord=2, axis=(1, 2))
+    return norms
+
+
+def jacobian_product_singular_values(jacobians: np.ndarray, t: int, k: int) -> np.ndarray:
+    """Singular values ``(B, H)``, largest first, of ``dh_t/dh_k``. Explained in Chapter 8."""
+    return np.linalg.svd(jacobian_product(jacobians, t, k), compute_uv=False)
+
+
+def run_recurrence(
+    W: object,
+    drive: object,
+    *,
+    activation: str = "tanh",
+    h0: object | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``h_t = f(W h_{t-1} + u_t)`` and return the states and the step Jacobians.
+
+    A bare recurrence, without readout, for studying the products of Jacobians with either
+    activation of :data:`ACTIVATION_DERIVATIVE_BOUND`.
+
+    Parameters
+    ----------
+    W : ndarray, shape (H, H)
+        Recurrent matrix.
+    drive : ndarray, shape (T, B, H)
+        ``u_t``: the input term (``W_xh x_t + b_h`` in the RNN).
+    activation : {"tanh", "sigmoid"}
+    h0 : ndarray, shape (B, H), optional
+        Initial state (zeros by default).
+
+    Returns
+    -------
+    hs : ndarray, shape (T + 1, B, H)
+    jacobians : ndarray, shape (T, B, H, H)
+        ``jacobians[t - 1] = dh_t/dh_{t-1} = diag(f'(a_t)) W``.
+
+    Explained in Chapter 8.
+    """
+    W = _square("W", W)
+    H = W.shape[0]
+    u = _checks.float_array("drive", drive, shape=(None, None, H))
+    if activation not in ACTIVATION_DERIVATIVE_BOUND:
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATION_DERIVATIVE_BOUND)}, got {activation!r}"
+        )
+    T, B = u.shape[:2]
+    hs = np.empty((T + 1, B, H))
+    hs[0] = 0.0 if h0 is None else _checks.float_array("h0", h0, shape=(B, H))
+    derivs = np.empty((T, B, H))
+    for t in range(T):
+        a = hs[t] @ W.T + u[t]
+        if activation == "tanh":
+            hs[t + 1] = np.tanh(a)
+            derivs[t] = 1.0 - hs[t + 1] ** 2
+        else:
+            hs[t + 1] = 1.0 / (1.0 + np.exp(-a))
+            derivs[t] = hs[t + 1] * (1.0 - hs[t + 1])
+    return hs, derivs[..., :, None] * W
+
+
+def pascanu_bound(W: object, lags: object, activation: str = "tanh") -> np.ndarray:
+    """The bound ``||dh_t/dh_{t-lag}|| <= (gamma * ||W||_2) ** lag`` of Pascanu et al. (2013).
+
+    ``gamma`` bounds the activation's derivative (1 for tanh, 1/4 for the sigmoid). With
+    ``||W||_2 < 1/gamma`` the bound decays geometrically: vanishing is then certain (sufficient
+    condition); so exploding requires ``||W||_2 > 1/gamma`` (necessary condition). Explained in
+    Chapter 8.
+    """
+    if activation not in ACTIVATION_DERIVATIVE_BOUND:
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATION_DERIVATIVE_BOUND)}, got {activation!r}"
+        )
+    gamma = ACTIVATION_DERIVATIVE_BOUND[activation]
+    return (gamma * largest_singular_value(W)) ** np.asarray(lags, dtype=np.float64)
+
+
+def backprop_state_norms(
+    params: Params, caches: list, dh: np.ndarray, t: int, *, cell: Cell = TANH
+) -> np.ndarray:
+    """Norms ``||dl/dh_k||`` for ``k = 0 .. t`` of a loss ``l`` that reads only ``h_t``.
+
+    ``dh`` ``(B, H)`` is ``dl/dh_t``; it is carried back one step at a time by the cell's own
+    ``step_backward`` (a vector-Jacobian product), so this works for any cell, the GRU included.
+    ``caches`` is the list :func:`bptt.forward_stepwise` returns. The norm is taken over the whole
+    batch ``(B, H)``. Returns an array of length ``t + 1`` indexed by ``k``. Explained in Chapter 8.
+    """
+    t = _checks.positive_int("t", t, minimum=0)
+    if t > len(caches):
+        raise ValueError(f"t must be at most T = {len(caches)}, got {t}")
+    norms = np.empty(t + 1)
+    v = np.asarray(dh)
+    norms[t] = np.linalg.norm(v)
+    for k in range(t - 1, -1, -1):
+        v = cell.step_backward(params, caches[k], v)[0]  # caches[k] made h_{k+1} from h_k
+        norms[k] = np.linalg.norm(v)
+    return norms
+
+
+def influence_matrix(
+    params: Params,
+    inputs: object,
+    targets: object,
+    h0: np.ndarray | None = None,
+    *,
+    cell: Cell = TANH,
+    loss: LossFn = softmax_cross_entropy,
+) -> np.ndarray:
+    """The "who influences whom" matrix ``M[t - 1, k] = ||dl_t/dh_k||`` for ``0 <= k <= t <= T``.
+
+    Row ``t - 1`` is how strongly the loss of step t depends on each earlier state; entries with
+    ``k > t`` (the future cannot influence the past) are NaN. Each row follows one loss back on
+    its own; BPTT's ``delta_k`` is the sum over ``t >= k`` of the vectors ``dl_t/dh_k`` whose
+    norms fill column k. Costs O(T**2) backward steps. Explained in Chapter 8.
+    """
+    outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
+    T, B = outputs.shape[:2]
+    targets = check_targets(targets, T, B)
+    M = np.full((T, T + 1), np.nan)
+    for t in range(1, T + 1):
+        _, doutputs = loss(outputs[t - 1], targets[t - 1])
+        dh, _ = readout_backward(params, hs[t], doutputs)
+        M[t - 1, : t + 1] = backprop_state_norms(params, caches, dh, t, cell=cell)
+    return M
