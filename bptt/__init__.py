@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .artbp import ConstantTruncation, PowerLawTruncation, artbp
 from .cells import TANH, Cell, Params, TanhCell
 from .clip import clip_by_global_norm, clip_by_value, global_norm
 from .data import Vocabulary, pydoc_topics, read_text, zen_of_python
 from .gradcheck import GradcheckReport, gradcheck, relative_error
 from .gru import GRU, GRUCell
+from .influence import InfluenceCell, influence_problem, rtrl
 from .losses import log_softmax, softmax, softmax_cross_entropy, squared_error
+from .online import online_sgd
 from .optim import SGD, Adagrad, Adam, Optimizer, make_optimizer
 from .params import ModelSizes, check_params, init_params
 from .readout import readout_backward, readout_forward
@@ -27,6 +30,7 @@ from .sampling import sample
 from .stepwise import backward_stepwise, forward_stepwise, loss_and_grads_stepwise
 from .tasks import adding_problem
 from .train import CharModelTrainer, TrainConfig, TrainHistory
+from .truncation import TBPTTResult, tbptt, truncation_mask
 from .worked_example import (
     ScalarTrace,
     StepContributions,
@@ -49,20 +53,25 @@ __all__ = [
     "Adam",
     "Cell",
     "CharModelTrainer",
+    "ConstantTruncation",
     "GRUCell",
     "GradcheckReport",
+    "InfluenceCell",
     "ModelSizes",
     "Optimizer",
     "Params",
+    "PowerLawTruncation",
     "RNNCache",
     "ScalarTrace",
     "StepContributions",
+    "TBPTTResult",
     "TanhCell",
     "TrainConfig",
     "TrainHistory",
     "Vocabulary",
     "__version__",
     "adding_problem",
+    "artbp",
     "backward_stepwise",
     "check_params",
     "clip_by_global_norm",
@@ -70,11 +79,13 @@ __all__ = [
     "forward_stepwise",
     "global_norm",
     "gradcheck",
+    "influence_problem",
     "init_params",
     "log_softmax",
     "loss_and_grads",
     "loss_and_grads_stepwise",
     "make_optimizer",
+    "online_sgd",
     "per_step_contributions",
     "pydoc_topics",
     "read_text",
@@ -83,12 +94,15 @@ __all__ = [
     "relative_error",
     "rnn_backward",
     "rnn_forward",
+    "rtrl",
     "sample",
     "softmax",
     "softmax_cross_entropy",
     "squared_error",
     "steps_to_fall_below",
+    "tbptt",
     "total_derivative_by_paths",
     "trace_scalar_rnn",
+    "truncation_mask",
     "zen_of_python",
 ]

@@ -1,0 +1,223 @@
+"""Anticipated Reweighted Truncated Backpropagation, ARTBP (Tallec & Ollivier, 2017; Chapter 6).
+
+Truncated BPTT is biased: a loss never sends gradient further back than the truncation. ARTBP cuts
+the stream at *random* points instead, and makes the estimate unbiased with compensation factors:
+
+* after each step, the gradient is truncated there with a probability ``c``, chosen *before* the
+  draw from what is already known (here: the length of the current subsequence);
+* if the draw says "do not truncate", the derivative that will later flow back across that point is
+  multiplied by ``1 / (1 - c)``.
+
+A loss at step ``s`` reaches step ``r < s`` only if no truncation fell between them, which happens
+with probability ``P = prod (1 - c_i)``, and then it is weighted by ``1 / P``: on average exactly
+once, as in full BPTT. The backward pass runs over each subsequence once, at its end, so the cost is
+that of chunked truncated BPTT with chunks of the same mean length.
+
+How the probabilities are chosen decides the variance. A constant ``c`` gives weights
+``(1 - c)^-m`` that grow exponentially with the distance ``m`` covered; a probability that decreases
+with the length of the current subsequence (:class:`PowerLawTruncation`) makes long subsequences
+only polynomially rare, so the weights grow only polynomially.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from . import _checks
+from .cells import TANH, Cell, Params
+from .losses import softmax_cross_entropy
+from .params import as_generator, check_params, prepare_h0, prepare_inputs, zeros_like_params
+from .readout import readout_forward
+from .stepwise import LossFn, check_targets
+from .truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
+
+
+@runtime_checkable
+class TruncationSchedule(Protocol):
+    """Truncation probabilities: ``probability(length)`` is the probability to cut right after the
+    ``length``-th step of the current subsequence (``length >= 1``). Explained in Chapter 6."""
+
+    def probability(self, length: int) -> float: ...
+
+
+def _probability_in_unit_interval(name: str, value: Any) -> float:
+    value = _checks.positive_float(name, value, allow_zero=True)
+    if value > 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ConstantTruncation:
+    """Truncate after every step with the same probability ``c`` (mean subsequence length 1/c).
+
+    ``c = 0`` never truncates (full BPTT); ``c = 1`` truncates after every step. Simple, but the
+    compensation weight of a gradient that crossed ``m`` steps is ``(1 - c)^-m``, exponential in
+    ``m``: the variance explodes for long dependencies. Explained in Chapter 6.
+    """
+
+    c: float
+
+    def __post_init__(self) -> None:
+        _probability_in_unit_interval("c", self.c)
+
+    def probability(self, length: int) -> float:
+        """The constant ``c``, whatever the length."""
+        return float(self.c)
+
+    def survival(self, length: int | np.ndarray) -> np.ndarray:
+        """Probability that a subsequence is longer than ``length`` steps: ``(1 - c)^length``."""
+        return (1.0 - self.c) ** np.asarray(length, dtype=float)
+
+
+@dataclass(frozen=True)
+class PowerLawTruncation:
+    """Truncation probabilities that make subsequence lengths heavy-tailed (Chapter 6).
+
+    The probability to cut after the ``L``-th step of a subsequence is
+    ``c(L) = 1 - ((T0 + L - 1) / (T0 + L)) ** alpha``, so that a subsequence is longer than ``L``
+    steps with probability ``(T0 / (T0 + L)) ** alpha``: lengths are typically of order
+    ``typical_length`` T0, with a polynomial tail of exponent ``alpha``. The compensation weight
+    after ``m`` steps is the inverse, ``((T0 + m) / T0) ** alpha``: polynomial, not exponential.
+    This gives the properties Tallec & Ollivier (2017) ask of a schedule (a typical length, and a
+    polynomial tail so that long dependencies are reached with only polynomially large weights);
+    the parametrisation is this package's own. The mean length is finite for ``alpha > 1``, and
+    close to ``1 + T0 / (alpha - 1)``.
+    """
+
+    typical_length: float
+    alpha: float = 2.0
+
+    def __post_init__(self) -> None:
+        _checks.positive_float("typical_length", self.typical_length)
+        _checks.positive_float("alpha", self.alpha)
+
+    def probability(self, length: int) -> float:
+        """``1 - ((T0 + L - 1) / (T0 + L)) ** alpha`` for the ``L``-th step, ``L >= 1``."""
+        t0 = self.typical_length
+        return float(1.0 - ((t0 + length - 1) / (t0 + length)) ** self.alpha)
+
+    def survival(self, length: int | np.ndarray) -> np.ndarray:
+        """Probability that a subsequence is longer than ``length`` steps."""
+        t0 = self.typical_length
+        return (t0 / (t0 + np.asarray(length, dtype=float))) ** self.alpha
+
+
+def mean_length(schedule: Any, horizon: int = 1_000_000) -> float:
+    """Mean subsequence length ``sum_{L >= 0} P(length > L)``, summed up to ``horizon`` steps."""
+    lengths = np.arange(_checks.positive_int("horizon", horizon))
+    return float(np.sum(schedule.survival(lengths)))
+
+
+def compensation_weights(
+    schedule: TruncationSchedule, m: int, draws: int, *, rng: np.random.Generator | int
+) -> np.ndarray:
+    """Draw ARTBP's weight on a gradient that has to cross ``m`` points from a fresh subsequence.
+
+    The weight is ``1 / prod(1 - c_j)`` if none of the ``m`` draws cut, else 0. Its mean is 1 (that
+    is the unbiasedness) and its second moment ``1 / P(no cut)``: the variance that a dependency of
+    length ``m`` brings. Returns ``draws`` samples. Explained in Chapter 6.
+    """
+    m = _checks.positive_int("m", m, minimum=0)
+    draws = _checks.positive_int("draws", draws)
+    gen = as_generator(rng)
+    alive = np.ones(draws, dtype=bool)
+    survival = 1.0
+    for j in range(1, m + 1):
+        c = schedule.probability(j)
+        alive &= gen.random(draws) >= c
+        survival *= 1.0 - c
+    return np.where(alive, 1.0 / survival, 0.0) if survival > 0 else np.zeros(draws)
+
+
+@dataclass
+class ARTBPResult(TBPTTResult):
+    """:class:`~bptt.truncation.TBPTTResult` plus the lengths of the random subsequences."""
+
+    lengths: list[int] = field(default_factory=list)
+
+
+def artbp(
+    params: Params,
+    inputs: Any,
+    targets: Any,
+    schedule: TruncationSchedule,
+    *,
+    rng: np.random.Generator | int,
+    h0: np.ndarray | None = None,
+    cell: Cell = TANH,
+    loss: LossFn = softmax_cross_entropy,
+    update: UpdateFn | None = None,
+) -> ARTBPResult:
+    """ARTBP over one stream: random truncations, reweighted so the gradient is unbiased.
+
+    After each forward step the current subsequence (the steps since the last truncation) is cut
+    with probability ``c = schedule.probability(length)``. At a cut, and at the end of the inputs,
+    the losses of the subsequence are backpropagated through it, the derivative crossing each
+    uncut point being multiplied by that point's ``1 / (1 - c)``; then ``update(grads, t)`` is
+    called if given. With ``update=None`` the expectation of ``grads`` over the draws is the exact
+    gradient of the summed loss (the tests check it).
+
+    Parameters
+    ----------
+    params, inputs, targets, h0, cell, loss, update
+        As for :func:`bptt.tbptt`.
+    schedule : TruncationSchedule
+        The truncation probabilities, e.g. :class:`PowerLawTruncation` or
+        :class:`ConstantTruncation`.
+    rng : numpy.random.Generator or int
+        Source of the truncation draws.
+
+    Returns
+    -------
+    ARTBPResult
+        As :class:`~bptt.truncation.TBPTTResult`, plus ``lengths`` of the subsequences.
+
+    Explained in Chapter 6. Memory is the length of the current subsequence: random, and with a
+    heavy-tailed schedule occasionally large.
+    """
+    if not isinstance(schedule, TruncationSchedule):
+        raise TypeError(
+            "schedule must provide probability(length), e.g. PowerLawTruncation(16, 2.0), "
+            f"got {schedule!r}"
+        )
+    gen = as_generator(rng)
+    D, H, _ = check_params(params, cell)
+    dtype = params["W_hy"].dtype
+    x = prepare_inputs(inputs, D, dtype)
+    T, B = x.shape[:2]
+    targets = check_targets(targets, T, B)
+    h = prepare_h0(h0, B, H, dtype)
+    if update is not None and not callable(update):
+        raise TypeError(f"update must be a callable update(grads, t) or None, got {update!r}")
+
+    records: list[StepRecord] = []
+    scales: list[float] = []  # scales[i]: factor on the derivative from records[i] to records[i-1]
+    carry = 1.0  # compensation for the uncut point just before the next step
+    total = zeros_like_params(params)
+    step_losses = np.empty(T)
+    lengths: list[int] = []
+    for t in range(T):
+        h, cache = cell.step(params, h, x[t])
+        step_losses[t], doutput = loss(readout_forward(params, h), targets[t])
+        records.append(StepRecord(cache, h, doutput))
+        scales.append(carry)
+        c = schedule.probability(len(records))
+        if not 0.0 <= c <= 1.0:
+            raise ValueError(f"schedule.probability({len(records)}) must be in [0, 1], got {c}")
+        cut = gen.random() < c  # decided with c fixed beforehand: the "anticipated" part
+        if cut or t == T - 1:
+            grads = backward_window(params, records, len(records), cell=cell, carry_scales=scales)
+            for name, g in grads.items():
+                total[name] += g
+            lengths.append(len(records))
+            records, scales, carry = [], [], 1.0
+            if update is not None:
+                update(grads, t + 1)
+        else:
+            carry = 1.0 / (1.0 - c)
+    loss_sum = _checks.finite_scalar("loss", float(step_losses.sum()))
+    return ARTBPResult(loss_sum, total, h.copy(), len(lengths), T, step_losses, lengths)

@@ -1,0 +1,195 @@
+"""Online SGD on one stream with a choice of gradient algorithm (Chapter 6).
+
+The learner walks the stream once. Whenever the algorithm has a gradient (every step for RTRL, every
+``k1`` steps for truncated BPTT, at each random cut for ARTBP), it takes an SGD step on the
+parameters being trained, in place, and the stream continues with the new parameters. Running the
+same stream with different algorithms shows what their gradients do to learning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _checks
+from .artbp import TruncationSchedule, artbp
+from .cells import TANH, Cell, Params
+from .influence import rtrl
+from .losses import softmax_cross_entropy
+from .stepwise import LossFn
+from .truncation import check_truncation, tbptt
+
+
+@dataclass(frozen=True)
+class RTRL:
+    """Exact online gradient by forward-mode accumulation (needs a cell with ``step_tangent``)."""
+
+    @property
+    def label(self) -> str:
+        """Name for plots and tables."""
+        return "exact (RTRL)"
+
+
+@dataclass(frozen=True)
+class TBPTT:
+    """Truncated BPTT(k1, k2): an update every ``k1`` steps, gradients through ``k2`` steps."""
+
+    k1: int
+    k2: int
+
+    def __post_init__(self) -> None:
+        check_truncation(self.k1, self.k2)
+
+    @property
+    def label(self) -> str:
+        """Name for plots and tables."""
+        return f"TBPTT({self.k1}, {self.k2})"
+
+
+@dataclass(frozen=True)
+class ARTBP:
+    """ARTBP with the given truncation schedule; ``name`` labels it in plots."""
+
+    schedule: TruncationSchedule
+    name: str = "ARTBP"
+
+    @property
+    def label(self) -> str:
+        """Name for plots and tables."""
+        return self.name
+
+
+Method = RTRL | TBPTT | ARTBP
+
+
+class _DivergedError(Exception):
+    """Raised by the update callback to stop a run whose parameters blew up."""
+
+
+@dataclass
+class OnlineRun:
+    """The trace of one online run.
+
+    Attributes
+    ----------
+    label : str
+        The method's label.
+    update_steps : ndarray of int
+        Stream position ``t`` of each update.
+    tracked : ndarray
+        ``track(params)`` after each update (e.g. the value of ``theta``).
+    step_losses : ndarray
+        The loss of every step of the stream; empty if the run diverged (the algorithm was
+        stopped before it could return them).
+    diverged : bool
+        True if the parameters left the ball of radius ``divergence`` (or became non-finite); the
+        run stops there.
+    params : dict
+        The parameters at the end (a copy).
+    """
+
+    label: str
+    update_steps: np.ndarray
+    tracked: np.ndarray
+    step_losses: np.ndarray
+    diverged: bool
+    params: Params = field(repr=False)
+
+
+def online_sgd(
+    params: Params,
+    inputs: Any,
+    targets: Any,
+    method: Method,
+    *,
+    learning_rate: float,
+    decay_steps: float | None = None,
+    trainable: Sequence[str] | None = None,
+    h0: np.ndarray | None = None,
+    cell: Cell = TANH,
+    loss: LossFn = softmax_cross_entropy,
+    rng: np.random.Generator | int = 0,
+    track: Callable[[Params], float] | None = None,
+    divergence: float = 1e6,
+) -> OnlineRun:
+    """Train ``params`` (a copy) by SGD along one stream, with the gradients of ``method``.
+
+    Parameters
+    ----------
+    params, inputs, targets, h0, cell, loss
+        The model and the stream, as for :func:`bptt.tbptt`.
+    method : RTRL, TBPTT or ARTBP
+        Which gradient algorithm feeds the updates.
+    learning_rate : float
+        SGD step size.
+    decay_steps : float, optional
+        If given, the step size at stream position ``t`` is
+        ``learning_rate / (1 + t / decay_steps)``: the decreasing steps of stochastic
+        approximation, which let an unbiased but noisy gradient (ARTBP's) settle on the optimum
+        instead of jittering around it.
+    trainable : sequence of str, optional
+        Names of the parameters to update (default: all).
+    rng : numpy.random.Generator or int
+        Source of ARTBP's truncation draws.
+    track : callable, optional
+        ``track(params) -> float`` recorded after each update (default: the global norm of the
+        trainable parameters).
+    divergence : float
+        Stop, and report divergence, when a trainable parameter's absolute value exceeds it.
+
+    Explained in Chapter 6.
+    """
+    learning_rate = _checks.positive_float("learning_rate", learning_rate)
+    divergence = _checks.positive_float("divergence", divergence)
+    if decay_steps is not None:
+        decay_steps = _checks.positive_float("decay_steps", decay_steps)
+    params = {k: np.array(v, copy=True) for k, v in params.items()}
+    names = list(params) if trainable is None else list(trainable)
+    unknown = [k for k in names if k not in params]
+    if unknown:
+        raise ValueError(f"trainable names {unknown} are not parameters; have {list(params)}")
+    if track is None:
+
+        def track(p: Params) -> float:
+            return float(np.sqrt(sum(float(np.sum(p[k] ** 2)) for k in names)))
+
+    update_steps: list[int] = []
+    tracked: list[float] = []
+
+    def update(grads: Params, t: int) -> None:
+        rate = learning_rate if decay_steps is None else learning_rate / (1 + t / decay_steps)
+        for k in names:
+            params[k] -= rate * grads[k]
+        if any(
+            not np.all(np.isfinite(params[k])) or np.abs(params[k]).max() > divergence
+            for k in names
+        ):
+            raise _DivergedError
+        update_steps.append(t)
+        tracked.append(track(params))
+
+    if not isinstance(method, RTRL | TBPTT | ARTBP):
+        raise TypeError(f"method must be RTRL(), TBPTT(k1, k2) or ARTBP(schedule), got {method!r}")
+    common = {"h0": h0, "cell": cell, "loss": loss, "update": update}
+    step_losses, diverged = np.empty(0), False
+    try:  # the update callback raises _DivergedError to stop the algorithm mid-stream
+        if isinstance(method, RTRL):
+            result = rtrl(params, inputs, targets, **common)
+        elif isinstance(method, TBPTT):
+            result = tbptt(params, inputs, targets, method.k1, method.k2, **common)
+        else:
+            result = artbp(params, inputs, targets, method.schedule, rng=rng, **common)
+        step_losses = result.step_losses
+    except _DivergedError:
+        diverged = True
+    return OnlineRun(
+        method.label,
+        np.asarray(update_steps, dtype=int),
+        np.asarray(tracked),
+        step_losses,
+        diverged,
+        params,
+    )
