@@ -29,9 +29,9 @@ import numpy as np
 from . import _checks
 from .cells import TANH, Cell, Params
 from .losses import softmax_cross_entropy
-from .params import as_generator, check_params, prepare_h0, prepare_inputs, zeros_like_params
+from .params import as_generator, zeros_like_params
 from .readout import readout_forward
-from .stepwise import LossFn, check_targets
+from .stepwise import LossFn, check_update, prepare_stream
 from .truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
 
 
@@ -185,14 +185,9 @@ def artbp(
             f"got {schedule!r}"
         )
     gen = as_generator(rng)
-    D, H, _ = check_params(params, cell)
-    dtype = params["W_hy"].dtype
-    x = prepare_inputs(inputs, D, dtype)
-    T, B = x.shape[:2]
-    targets = check_targets(targets, T, B)
-    h = prepare_h0(h0, B, H, dtype)
-    if update is not None and not callable(update):
-        raise TypeError(f"update must be a callable update(grads, t) or None, got {update!r}")
+    x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
+    check_update(update)
+    T = x.shape[0]
 
     records: list[StepRecord] = []
     scales: list[float] = []  # scales[i]: factor on the derivative from records[i] to records[i-1]

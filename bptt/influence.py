@@ -27,9 +27,9 @@ import numpy as np
 from . import _checks
 from .cells import Params
 from .losses import squared_error
-from .params import check_params, prepare_h0, prepare_inputs, zeros_like_params
+from .params import zeros_like_params
 from .readout import readout_backward, readout_forward
-from .stepwise import LossFn, check_targets
+from .stepwise import LossFn, check_update, prepare_stream
 from .truncation import TBPTTResult, UpdateFn
 
 
@@ -184,17 +184,12 @@ def rtrl(
     """
     if not hasattr(cell, "step_tangent"):
         raise TypeError(f"rtrl needs a cell with step_tangent (e.g. InfluenceCell), got {cell!r}")
-    D, H, _ = check_params(params, cell)
     if len(cell.param_names) != 1:
         raise ValueError(f"rtrl supports cells with one parameter array, got {cell.param_names}")
     name = cell.param_names[0]
-    dtype = params["W_hy"].dtype
-    x = prepare_inputs(inputs, D, dtype)
-    T, B = x.shape[:2]
-    targets = check_targets(targets, T, B)
-    h = prepare_h0(h0, B, H, dtype)
-    if update is not None and not callable(update):
-        raise TypeError(f"update must be a callable update(grads, t) or None, got {update!r}")
+    x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
+    check_update(update)
+    (T, B), H, dtype = x.shape[:2], h.shape[1], h.dtype
     tangent = np.zeros((B, H, params[name].size), dtype=dtype)  # ds_0/dtheta = 0
     total = zeros_like_params(params)
     step_losses = np.empty(T)

@@ -34,6 +34,27 @@ def check_targets(targets: Any, T: int, B: int) -> np.ndarray:
     return array
 
 
+def prepare_stream(
+    params: Params, inputs: Any, targets: Any, h0: np.ndarray | None, cell: Cell
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a step-by-step algorithm's arguments: ``(x (T, B, D), targets, h0 (B, H))``.
+
+    Shared by every algorithm that walks the sequence itself (truncated BPTT, ARTBP, RTRL), so all
+    of them reject bad input with the same messages. Integer ids become one-hot rows.
+    """
+    D, H, _ = check_params(params, cell)
+    dtype = params["W_hy"].dtype
+    x = prepare_inputs(inputs, D, dtype)
+    T, B = x.shape[:2]
+    return x, check_targets(targets, T, B), prepare_h0(h0, B, H, dtype)
+
+
+def check_update(update: Any) -> None:
+    """An online algorithm's ``update(grads, t)`` callback must be callable or None."""
+    if update is not None and not callable(update):
+        raise TypeError(f"update must be a callable update(grads, t) or None, got {update!r}")
+
+
 def forward_stepwise(
     params: Params, inputs: Any, h0: np.ndarray | None = None, *, cell: Cell = TANH
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
@@ -99,6 +120,26 @@ def loss_and_grads_stepwise(
     (:func:`bptt.softmax_cross_entropy` with integer targets ``(T, B)``, or
     :func:`bptt.squared_error` with float targets ``(T, B, V)``). Explained in Chapter 4.
     """
+    total, hs, caches, doutputs = forward_with_losses(
+        params, inputs, targets, h0, cell=cell, loss=loss
+    )
+    grads, _ = backward_stepwise(params, hs, caches, doutputs, cell=cell)
+    return total, grads, hs[-1].copy()
+
+
+def forward_with_losses(
+    params: Params,
+    inputs: Any,
+    targets: Any,
+    h0: np.ndarray | None = None,
+    *,
+    cell: Cell = TANH,
+    loss: LossFn = softmax_cross_entropy,
+) -> tuple[float, np.ndarray, list[Any], np.ndarray]:
+    """Forward pass plus every step's loss: ``(total loss, hs, caches, doutputs (T, B, V))``.
+
+    Raises ``FloatingPointError`` if the total loss is not finite. Explained in Chapter 4.
+    """
     outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
     T, B = outputs.shape[:2]
     targets = check_targets(targets, T, B)
@@ -108,5 +149,4 @@ def loss_and_grads_stepwise(
         step_loss, doutputs[t] = loss(outputs[t], targets[t])
         total += step_loss
     _checks.finite_scalar("loss", total)
-    grads, _ = backward_stepwise(params, hs, caches, doutputs, cell=cell)
-    return total, grads, hs[-1].copy()
+    return total, hs, caches, doutputs

@@ -22,9 +22,9 @@ import numpy as np
 from . import _checks
 from .cells import TANH, Cell, Params
 from .losses import softmax_cross_entropy
-from .params import check_params, prepare_h0, prepare_inputs, zeros_like_params
+from .params import zeros_like_params
 from .readout import readout_backward, readout_forward
-from .stepwise import LossFn, check_targets
+from .stepwise import LossFn, check_update, prepare_stream
 
 UpdateFn = Callable[[Params, int], Any]
 """``update(grads, t)``: called after each backward pass; may change ``params`` in place."""
@@ -176,14 +176,9 @@ def tbptt(
     Explained in Chapter 6.
     """
     k1, k2 = check_truncation(k1, k2)
-    D, H, _ = check_params(params, cell)
-    dtype = params["W_hy"].dtype
-    x = prepare_inputs(inputs, D, dtype)
-    T, B = x.shape[:2]
-    targets = check_targets(targets, T, B)
-    h = prepare_h0(h0, B, H, dtype)
-    if update is not None and not callable(update):
-        raise TypeError(f"update must be a callable update(grads, t) or None, got {update!r}")
+    x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
+    check_update(update)
+    T = x.shape[0]
 
     window: deque[StepRecord] = deque(maxlen=k2)  # the only memory that grows with k2, not T
     total = zeros_like_params(params)

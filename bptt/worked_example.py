@@ -31,7 +31,7 @@ from .cells import TANH, Cell, Params
 from .dynamics import jacobian_product, step_jacobians
 from .losses import softmax_cross_entropy
 from .readout import readout_backward
-from .stepwise import LossFn, check_targets, forward_stepwise
+from .stepwise import LossFn, forward_with_losses
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -323,15 +323,10 @@ def per_step_contributions(
 
     Explained in Chapter 2.
     """
-    outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
-    T, B = outputs.shape[:2]
-    targets = check_targets(targets, T, B)
-    total = 0.0
-    doutputs = np.empty_like(outputs)
-    for t in range(T):
-        step_loss, doutputs[t] = loss(outputs[t], targets[t])
-        total += step_loss
-    _checks.finite_scalar("loss", total)
+    total, hs, caches, doutputs = forward_with_losses(
+        params, inputs, targets, h0, cell=cell, loss=loss
+    )
+    T = len(caches)
 
     direct = np.empty_like(hs[1:])
     deltas = np.empty_like(hs[1:])
