@@ -15,12 +15,23 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .artbp import ConstantTruncation, PowerLawTruncation, artbp
 from .cells import TANH, Cell, Params, TanhCell
+from .checkpointing import (
+    CheckpointedResult,
+    Schedule,
+    evenly_spaced_schedule,
+    hsm_cost_table,
+    ism_cost_table,
+    loss_and_grads_checkpointed,
+    optimal_forward_steps,
+    optimal_schedule,
+)
 from .clip import clip_by_global_norm, clip_by_value, global_norm
 from .data import Vocabulary, pydoc_topics, read_text, zen_of_python
 from .gradcheck import GradcheckReport, gradcheck, relative_error
 from .gru import GRU, GRUCell
 from .influence import InfluenceCell, influence_problem, rtrl
 from .losses import log_softmax, softmax, softmax_cross_entropy, squared_error
+from .memory import BPTTMemory, bptt_memory, measure_peak_bytes
 from .online import online_sgd
 from .optim import SGD, Adagrad, Adam, Optimizer, make_optimizer
 from .params import ModelSizes, check_params, init_params
@@ -51,8 +62,10 @@ __all__ = [
     "TANH",
     "Adagrad",
     "Adam",
+    "BPTTMemory",
     "Cell",
     "CharModelTrainer",
+    "CheckpointedResult",
     "ConstantTruncation",
     "GRUCell",
     "GradcheckReport",
@@ -63,6 +76,7 @@ __all__ = [
     "PowerLawTruncation",
     "RNNCache",
     "ScalarTrace",
+    "Schedule",
     "StepContributions",
     "TBPTTResult",
     "TanhCell",
@@ -73,19 +87,27 @@ __all__ = [
     "adding_problem",
     "artbp",
     "backward_stepwise",
+    "bptt_memory",
     "check_params",
     "clip_by_global_norm",
     "clip_by_value",
+    "evenly_spaced_schedule",
     "forward_stepwise",
     "global_norm",
     "gradcheck",
+    "hsm_cost_table",
     "influence_problem",
     "init_params",
+    "ism_cost_table",
     "log_softmax",
     "loss_and_grads",
+    "loss_and_grads_checkpointed",
     "loss_and_grads_stepwise",
     "make_optimizer",
+    "measure_peak_bytes",
     "online_sgd",
+    "optimal_forward_steps",
+    "optimal_schedule",
     "per_step_contributions",
     "pydoc_topics",
     "read_text",

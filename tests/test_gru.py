@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import bptt
+from bptt.checkpointing import loss_and_grads_checkpointed
 from bptt.gru import GRU, GRUCell, sigmoid
+from bptt.truncation import tbptt
 
 
 def _model(T=5, B=3, D=4, H=6, V=3, seed=0):
@@ -106,10 +108,9 @@ def test_squared_error_and_dh_last():
 @pytest.mark.parametrize("k1", [1, 3, 6])
 def test_tbptt_with_full_window_equals_full_bptt(k1):
     """With k2 >= T every loss reaches every earlier step: the summed gradient is full BPTT's."""
-    truncation = pytest.importorskip("bptt.truncation")
     params, inputs, targets = _model(T=6)
     loss, grads, h_last = bptt.loss_and_grads_stepwise(params, inputs, targets, cell=GRU)
-    result = truncation.tbptt(params, inputs, targets, k1, 6, cell=GRU)
+    result = tbptt(params, inputs, targets, k1, 6, cell=GRU)
     assert result.loss == pytest.approx(loss, rel=1e-12)
     np.testing.assert_allclose(result.h_last, h_last, rtol=1e-12)
     for name in params:
@@ -117,10 +118,9 @@ def test_tbptt_with_full_window_equals_full_bptt(k1):
 
 
 def test_checkpointing_equals_full_bptt():
-    checkpointing = pytest.importorskip("bptt.checkpointing")
     params, inputs, targets = _model(T=7)
     loss, grads, _ = bptt.loss_and_grads_stepwise(params, inputs, targets, cell=GRU)
-    result = checkpointing.loss_and_grads_checkpointed(params, inputs, targets, slots=3, cell=GRU)
+    result = loss_and_grads_checkpointed(params, inputs, targets, slots=3, cell=GRU)
     assert result.loss == pytest.approx(loss, rel=1e-12)
     for name in params:
         assert bptt.relative_error(result.grads[name], grads[name]) < 1e-12
