@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .artbp import ConstantTruncation, PowerLawTruncation, artbp
 from .cells import TANH, Cell, Params, TanhCell
+from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .checkpointing import (
     CheckpointedResult,
     Schedule,
@@ -65,6 +66,7 @@ __all__ = [
     "BPTTMemory",
     "Cell",
     "CharModelTrainer",
+    "CheckpointError",
     "CheckpointedResult",
     "ConstantTruncation",
     "GRUCell",
@@ -99,6 +101,8 @@ __all__ = [
     "influence_problem",
     "init_params",
     "ism_cost_table",
+    "load_checkpoint",
+    "load_model",
     "log_softmax",
     "loss_and_grads",
     "loss_and_grads_checkpointed",
@@ -118,6 +122,7 @@ __all__ = [
     "rnn_forward",
     "rtrl",
     "sample",
+    "save_checkpoint",
     "softmax",
     "softmax_cross_entropy",
     "squared_error",

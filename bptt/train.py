@@ -1,30 +1,49 @@
-"""Training a character-level language model with full BPTT on chunks (Chapter 4).
+"""Training a character-level language model with BPTT on chunks (Chapter 4; Appendix A1).
 
 The classic setting: one long text read in chunks of ``seq_length`` characters, the hidden state
 carried from one chunk to the next (so information flows forward across chunks, while gradients stop
 at chunk boundaries), Adagrad, and gradients clipped element-wise to ``[-5, 5]``.
+
+Optionally each chunk is trained with truncated BPTT(k1, k2) (Chapter 6) instead of full BPTT: an
+update every ``k1`` characters, backpropagated through the last ``k2``. Everything that determines
+the next step (parameters, optimiser state, carried state, position, step, smoothed loss and RNG
+state) can be saved with :meth:`CharModelTrainer.save` and restored with
+:meth:`CharModelTrainer.load`, so an interrupted run resumes bit for bit.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _checks
 from .cells import Params
-from .clip import clip_by_global_norm, clip_by_value
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .clip import clip_by_global_norm, clip_by_value, global_norm
 from .data import Vocabulary
 from .optim import Optimizer, make_optimizer
 from .params import as_generator, init_params
 from .rnn import loss_and_grads
+from .truncation import check_truncation, tbptt
+
+CHECKPOINT_KIND = "char-rnn/tanh"
+"""The ``kind`` recorded in a trainer's checkpoint; other kinds are refused on load."""
 
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of :class:`CharModelTrainer` (defaults: the classic char-RNN setting)."""
+    """Hyperparameters of :class:`CharModelTrainer` (defaults: the classic char-RNN setting).
+
+    ``k1`` and ``k2`` (both ``None`` by default, meaning full BPTT over each chunk) select
+    truncated BPTT(k1, k2) inside each chunk of ``seq_length`` characters, with
+    ``1 <= k1 <= k2 <= seq_length``; ``k1 == k2 == seq_length`` is the same training as full BPTT.
+    Explained in Chapter 4 (truncation in Chapter 6).
+    """
 
     hidden_size: int = 100
     seq_length: int = 25
@@ -35,6 +54,8 @@ class TrainConfig:
     weight_scale: float = 0.01
     seed: int = 0
     dtype: str = "float64"
+    k1: int | None = None
+    k2: int | None = None
 
     def validate(self) -> None:
         """Raise a clear error for a hyperparameter out of range."""
@@ -48,16 +69,37 @@ class TrainConfig:
             _checks.positive_float("clip_norm", self.clip_norm)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        _checks.positive_int("seed", self.seed, minimum=0)
         make_optimizer(self.optimizer, self.learning_rate)
+        k1, k2 = self.truncation
+        check_truncation(k1, k2)
+        if k2 > self.seq_length:
+            raise ValueError(
+                f"k2 must be <= seq_length (truncation happens inside each chunk of seq_length "
+                f"characters), got k2={k2}, seq_length={self.seq_length}"
+            )
+
+    @property
+    def truncation(self) -> tuple[int, int]:
+        """``(k1, k2)`` with the defaults filled in: ``k2`` defaults to ``seq_length``, ``k1`` to
+        ``k2``."""
+        k2 = self.seq_length if self.k2 is None else self.k2
+        k1 = k2 if self.k1 is None else self.k1
+        return k1, k2
 
 
 @dataclass
 class TrainHistory:
-    """Per-step losses (summed over the chunk) and the exponentially smoothed loss."""
+    """Per-step losses (summed over the chunk) and the exponentially smoothed loss (Chapter 4)."""
 
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     smoothed: list[float] = field(default_factory=list)
+
+
+def text_digest(text: str) -> str:
+    """SHA-256 of a text's UTF-8 bytes: how a checkpoint recognises its text (Appendix A1)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class CharModelTrainer:
@@ -72,11 +114,11 @@ class CharModelTrainer:
 
     Attributes
     ----------
-    params, vocab, optimizer, h, position, step_count, smoothed_loss
-        Everything that determines the next step: saving them and restoring them resumes
-        training exactly.
+    params, vocab, optimizer, h, position, step_count, smoothed_loss, rng
+        Everything that determines the next step: :meth:`save` writes them and :meth:`load`
+        restores them, so training resumes exactly.
 
-    Explained in Chapter 4.
+    Explained in Chapter 4; saving and resuming in Appendix A1.
     """
 
     def __init__(self, text: str, config: TrainConfig | None = None) -> None:
@@ -89,6 +131,7 @@ class CharModelTrainer:
                 f"text has {len(text)} characters; seq_length={self.config.seq_length} needs at "
                 f"least {self.config.seq_length + 1}"
             )
+        self.text_sha256 = text_digest(text)
         self.vocab = Vocabulary.from_text(text)
         self.data = self.vocab.encode(text)
         self.rng = as_generator(self.config.seed)
@@ -113,6 +156,11 @@ class CharModelTrainer:
         """``-log(1/V) * seq_length``: the chunk loss of uniform predictions."""
         return float(np.log(self.vocab.size) * self.config.seq_length)
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """Number of chunks in one pass over the text (the last partial chunk is skipped)."""
+        return (self.data.size - 1) // self.config.seq_length
+
     def next_chunk(self) -> tuple[np.ndarray, np.ndarray]:
         """The next ``(inputs, targets)`` as ``(T, 1)`` ids; wraps around (and resets ``h``)."""
         T = self.config.seq_length
@@ -123,15 +171,41 @@ class CharModelTrainer:
         self.position += T
         return chunk[:-1, None], chunk[1:, None]
 
-    def train_step(self) -> float:
-        """One chunk: forward, BPTT, clip, update. Returns the chunk's loss."""
-        inputs, targets = self.next_chunk()
-        loss, grads, self.h = loss_and_grads(self.params, inputs, targets, self.h)
+    def _apply(self, grads: Params, _t: int = 0) -> None:
+        """Check, clip and apply one gradient (also TBPTT's ``update`` callback)."""
+        # A NaN or inf gradient would poison every parameter; stop before applying it.
+        _checks.finite_scalar("gradient norm", global_norm(grads))
         if self.config.clip_value is not None:
             grads = clip_by_value(grads, self.config.clip_value)
         if self.config.clip_norm is not None:
             grads, _ = clip_by_global_norm(grads, self.config.clip_norm)
         self.optimizer.step(self.params, grads)
+
+    def train_step(self) -> float:
+        """One chunk: forward, BPTT (full or truncated), clip, update. Returns the chunk's loss.
+
+        Raises ``FloatingPointError`` if the loss or the gradient is not finite (the model has
+        diverged); the trainer should then be discarded (a checkpoint saved earlier is still good).
+        """
+        inputs, targets = self.next_chunk()
+        k1, k2 = self.config.truncation
+        # Overflow to inf or NaN is detected explicitly below; numpy's warnings would repeat it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                if k1 == k2 == self.config.seq_length:  # full BPTT on the chunk: vectorised path
+                    loss, grads, h = loss_and_grads(self.params, inputs, targets, self.h)
+                    self._apply(grads)
+                else:  # TBPTT(k1, k2): an update every k1 steps, inside the chunk
+                    result = tbptt(
+                        self.params, inputs, targets, k1, k2, h0=self.h, update=self._apply
+                    )
+                    loss, h = result.loss, result.h_last
+            except ValueError as err:
+                # Inputs, targets and state are made here and valid, so a ValueError can only be
+                # the loss rejecting non-finite outputs: the parameters have blown up.
+                raise FloatingPointError(f"the model has diverged: {err}") from err
+        _checks.finite_scalar("loss", loss)
+        self.h = h
         self.step_count += 1
         self.smoothed_loss = 0.999 * self.smoothed_loss + 0.001 * loss
         return loss
@@ -150,3 +224,87 @@ class CharModelTrainer:
             if callback is not None:
                 callback(self, loss)
         return history
+
+    # -- saving and restoring ---------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Everything that determines the next step, as ``(arrays, metadata)`` for a checkpoint."""
+        from . import __version__
+
+        optim = self.optimizer.state_dict()
+        arrays = {f"params/{k}": v for k, v in self.params.items()}
+        arrays.update({f"optimizer/{k}": v for k, v in optim["arrays"].items()})
+        arrays["h"] = self.h
+        sizes = {"input_size": self.vocab.size, "hidden_size": self.config.hidden_size}
+        metadata = {
+            "kind": CHECKPOINT_KIND,
+            "bptt_version": __version__,
+            "config": asdict(self.config),
+            "sizes": {**sizes, "output_size": self.vocab.size},
+            "vocab": list(self.vocab.chars),
+            "text_sha256": self.text_sha256,
+            "text_length": int(self.data.size),
+            "step": self.step_count,
+            "position": self.position,
+            "smoothed_loss": self.smoothed_loss,  # JSON floats round-trip exactly
+            "optimizer": {"name": optim["name"], "steps": optim["steps"]},
+            "rng_state": self.rng.bit_generator.state,
+        }
+        return arrays, metadata
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint atomically (see :func:`bptt.checkpoint.save_checkpoint`)."""
+        arrays, metadata = self.state()
+        return save_checkpoint(path, arrays, metadata)
+
+    @classmethod
+    def load(cls, path: str | Path, text: str) -> CharModelTrainer:
+        """A trainer restored from a checkpoint, ready to continue training on ``text``.
+
+        Raises :class:`~bptt.checkpoint.CheckpointError` if the file is damaged, is not a
+        character-model checkpoint, or was trained on a different text. Explained in Appendix A1.
+        """
+        ckpt = load_checkpoint(path)
+        meta = ckpt.metadata
+        where = f"checkpoint {str(ckpt.path)!r}"
+        if meta.get("kind") != CHECKPOINT_KIND:
+            raise CheckpointError(f"{where} holds a {meta.get('kind')!r} model, not a char model")
+        try:
+            known = {f.name for f in fields(TrainConfig)}
+            config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+            trainer = cls(text, config)
+            if trainer.text_sha256 != meta["text_sha256"]:
+                raise CheckpointError(
+                    f"{where} was trained on a different text ({meta['text_length']} characters, "
+                    f"vocabulary of {len(meta['vocab'])}); resume it on the same text"
+                )
+            trainer._restore(ckpt.arrays, meta)
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(f"{where} is incomplete or from another version: {err}") from None
+        return trainer
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        where = "checkpoint"
+        for name, p in self.params.items():
+            saved = arrays[f"params/{name}"]
+            if saved.shape != p.shape or saved.dtype != p.dtype:
+                raise CheckpointError(
+                    f"{where} parameter {name!r} is {saved.dtype}{saved.shape}, the model "
+                    f"needs {p.dtype}{p.shape}"
+                )
+            self.params[name] = saved.copy()
+        prefix = "optimizer/"
+        self.optimizer.load_state_dict(
+            {
+                "name": meta["optimizer"]["name"],
+                "steps": meta["optimizer"]["steps"],
+                "arrays": {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+            }
+        )
+        if arrays["h"].shape != self.h.shape:
+            raise CheckpointError(f"{where} hidden state has shape {arrays['h'].shape}")
+        self.h = arrays["h"].copy()
+        self.position = int(meta["position"])
+        self.step_count = int(meta["step"])
+        self.smoothed_loss = float(meta["smoothed_loss"])
+        self.rng.bit_generator.state = meta["rng_state"]

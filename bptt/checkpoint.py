@@ -1,0 +1,184 @@
+"""Checkpoints that never lose or leak: an ``.npz`` file of arrays plus JSON metadata (Appendix A1).
+
+A checkpoint is a single ``.npz`` archive. Its arrays (weights, optimiser state, the carried hidden
+state) are stored as plain arrays, and the metadata (vocabulary, sizes, configuration, step, data
+position, RNG state, package version) as UTF-8 JSON in one extra ``uint8`` array. So:
+
+- **Nothing executes on load.** Files are read with ``allow_pickle=False``: a checkpoint cannot run
+  code, whoever wrote it.
+- **Nothing is lost on a crash.** :func:`save_checkpoint` writes to a temporary file in the target's
+  directory and moves it into place with ``os.replace``, which is atomic: the old file is replaced
+  by a complete new one or not at all.
+- **Damage is detected.** A SHA-256 of every array (name, dtype, shape, bytes) and of the metadata
+  is stored inside the file and checked on load, so a truncated, corrupted or edited checkpoint
+  raises a :class:`CheckpointError` that says so, instead of silently loading wrong numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import Vocabulary
+from .params import check_params
+
+FORMAT = "bptt-checkpoint"
+"""The ``format`` field of every checkpoint's metadata."""
+
+FORMAT_VERSION = 1
+"""Bumped when the layout changes; a checkpoint with another version is refused."""
+
+_META_KEY = "__metadata__"
+
+
+class CheckpointError(ValueError):
+    """An unusable checkpoint: truncated, corrupted, edited or incompatible (Appendix A1)."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: its arrays by name and its metadata (a JSON-compatible dict).
+
+    Explained in Appendix A1 (the command line).
+    """
+
+    arrays: dict[str, np.ndarray]
+    metadata: dict[str, Any]
+    path: Path
+
+
+def _digest(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> str:
+    """SHA-256 over the metadata (as canonical JSON) and every array's name, dtype, shape, bytes."""
+    h = hashlib.sha256()
+    h.update(json.dumps(metadata, sort_keys=True).encode("utf-8"))
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
+) -> Path:
+    """Write ``arrays`` and ``metadata`` to ``path`` atomically; returns the path.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Target file; ``.npz`` is the convention. Its directory must exist.
+    arrays : dict of str to ndarray
+        Numeric arrays (no object arrays: they would need pickle).
+    metadata : dict
+        JSON-serialisable values. ``format``, ``format_version`` and ``sha256`` are added.
+
+    The file is first written in full to a temporary file next to ``path`` (same directory, so the
+    same filesystem) and then renamed over ``path`` with ``os.replace``; an interrupted save leaves
+    the previous checkpoint untouched. Explained in Appendix A1.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {str(path.parent)!r} does not exist")
+    clean: dict[str, np.ndarray] = {}
+    for name, value in arrays.items():
+        a = np.asarray(value)
+        if a.dtype.hasobject or name == _META_KEY:
+            raise TypeError(f"checkpoint array {name!r} must be numeric, got dtype {a.dtype}")
+        clean[name] = a
+    meta = {**metadata, "format": FORMAT, "format_version": FORMAT_VERSION}
+    meta.pop("sha256", None)
+    meta["sha256"] = _digest(clean, meta)
+    meta_bytes = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **clean, **{_META_KEY: meta_bytes})
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and verify a checkpoint written by :func:`save_checkpoint`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    CheckpointError
+        If the file is not a complete ``.npz`` archive, has no or unreadable metadata, was written
+        in another format version, or its SHA-256 does not match its contents (truncated,
+        corrupted or edited).
+
+    Explained in Appendix A1.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        # Open the file ourselves: np.load leaves its own handle open when the zip is damaged.
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
+            contents = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a readable .npz archive (truncated or corrupted?): "
+            f"{err}"
+        ) from None
+    raw = contents.pop(_META_KEY, None)
+    if raw is None or raw.dtype != np.uint8:
+        raise CheckpointError(f"{str(path)!r} is not a bptt checkpoint: it has no metadata")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"checkpoint {str(path)!r} has corrupted metadata: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a bptt checkpoint (no 'format': {FORMAT!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {meta.get('format_version')!r}; "
+            f"this version of bptt reads version {FORMAT_VERSION}"
+        )
+    stored = meta.pop("sha256", None)
+    if stored != _digest(contents, meta):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} failed its SHA-256 check: its contents were changed or "
+            "damaged after it was written"
+        )
+    return Checkpoint(arrays=contents, metadata=meta, path=path)
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], Vocabulary, dict]:
+    """The parameters, vocabulary and metadata of a character-model checkpoint, for sampling.
+
+    Raises ``FileNotFoundError`` or :class:`CheckpointError` as :func:`load_checkpoint` does, and
+    a :class:`CheckpointError` if the parameters do not fit the recorded vocabulary. Explained in
+    Appendix A1.
+    """
+    ckpt = load_checkpoint(path)
+    where = f"checkpoint {str(ckpt.path)!r}"
+    params = {k.removeprefix("params/"): v for k, v in ckpt.arrays.items() if k[:7] == "params/"}
+    try:
+        vocab = Vocabulary(tuple(ckpt.metadata["vocab"]))
+        D, _, V = check_params(params)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{where} does not hold a usable model: {err}") from None
+    if not D == V == vocab.size:
+        raise CheckpointError(
+            f"{where} has a model for {D} input and {V} output characters but a vocabulary of "
+            f"{vocab.size}"
+        )
+    return params, vocab, ckpt.metadata

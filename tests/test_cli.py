@@ -1,0 +1,222 @@
+"""The command line, run as a user would: ``python -m bptt`` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import bptt
+from bptt.checkpoint import load_checkpoint, load_model
+
+# Small and fast: the Zen of Python, 16 hidden units, 20-character chunks.
+SMALL = ["--hidden-size", "16", "--seq-length", "20", "--no-progress", "--sample-every", "0"]
+
+
+def run(*args, cwd, timeout=120):
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    return subprocess.run(
+        [sys.executable, "-m", "bptt", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture
+def zen(tmp_path):
+    path = tmp_path / "zen.txt"
+    path.write_text(bptt.zen_of_python(), encoding="utf-8")
+    return path
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    assert result.returncode == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "error:" in lines[0] and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_help_and_version(tmp_path):
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("train", "sample", "gradcheck"):
+        assert command in result.stdout
+    assert run("--version", cwd=tmp_path).stdout.strip() == f"bptt {bptt.__version__}"
+
+
+def test_train_then_sample(tmp_path, zen):
+    result = run("train", zen, *SMALL, "--steps", 30, "--log-every", 10, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "step 30/30" in result.stdout and "done: step 30" in result.stdout
+    meta = load_checkpoint(tmp_path / "model.npz").metadata
+    assert meta["step"] == 30 and meta["config"]["hidden_size"] == 16
+
+    args = ("sample", "model.npz", "--prime", "Beautiful", "--length", 50, "--seed", 3)
+    first = run(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    text = first.stdout.rstrip("\n")
+    assert text.startswith("Beautiful") and len(text) == len("Beautiful") + 50
+    assert run(*args, cwd=tmp_path).stdout == first.stdout  # same seed, same text
+
+
+def test_default_corpus_runs_out_of_the_box(tmp_path):
+    result = run(
+        "train", "--corpus", "zen", *SMALL, "--steps", 5, "--sample-every", 5, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "the 'zen' corpus" in result.stdout and "sample at step 5" in result.stdout
+
+
+def test_epochs_truncation_optimizer_and_float32(tmp_path, zen):
+    args = ["--k1", 5, "--k2", 10, "--optimizer", "adam", "--lr", 0.01, "--clip-norm", 1.0]
+    result = run("train", zen, *SMALL, "--epochs", 1, *args, "--dtype", "float32", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "TBPTT(k1=5, k2=10)" in result.stdout
+    params, _, meta = load_model(tmp_path / "model.npz")
+    assert meta["step"] == (len(bptt.zen_of_python()) - 1) // 20
+    assert meta["config"]["optimizer"] == "adam" and params["W_hh"].dtype == np.float32
+
+
+def test_resume_continues_bit_for_bit(tmp_path, zen):
+    opts = [*SMALL, "--optimizer", "adam", "--lr", 0.01, "--checkpoint-every", 7]
+    straight = run("train", zen, *opts, "--steps", 60, "--checkpoint", "a.npz", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    part = run("train", zen, *opts, "--steps", 25, "--checkpoint", "b.npz", cwd=tmp_path)
+    assert part.returncode == 0, part.stderr
+    resumed = run("train", zen, "--resume", "b.npz", "--steps", 60, "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at step 25" in resumed.stdout
+    a, b = load_checkpoint(tmp_path / "a.npz"), load_checkpoint(tmp_path / "b.npz")
+    assert a.arrays.keys() == b.arrays.keys()
+    for k in a.arrays:
+        np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
+    for k in ("step", "position", "smoothed_loss", "rng_state", "optimizer"):
+        assert a.metadata[k] == b.metadata[k]
+
+
+def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, zen):
+    args = [sys.executable, "-m", "bptt", "train", str(zen), *SMALL, "--steps", "1000000"]
+    proc = subprocess.Popen(
+        [*args, "--log-every", "1", "--checkpoint", "int.npz", "--checkpoint-every", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until training is under way
+            line = proc.stdout.readline()
+            if line.startswith("step 20/"):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted: saved step" in out and "Traceback" not in err
+    stopped = load_checkpoint(tmp_path / "int.npz").metadata["step"]
+    assert stopped >= 20
+
+    total = stopped + 15
+    resumed = run(
+        "train", zen, "--resume", "int.npz", "--steps", total, "--no-progress", cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    straight = run("train", zen, *SMALL, "--steps", total, "--checkpoint", "s.npz", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    a, b = load_model(tmp_path / "int.npz")[0], load_model(tmp_path / "s.npz")[0]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_gradcheck_passes_and_fails_with_exit_status(tmp_path):
+    result = run("gradcheck", "--hidden-size", 5, "--seq-length", 4, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "PASSED" in result.stdout and "W_hh" in result.stdout
+    failing = run("gradcheck", "--algorithm", "stepwise", "--tol", "1e-30", cwd=tmp_path)
+    assert failing.returncode == 1 and "FAILED" in failing.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "missing.txt"], ["missing.txt", "does not exist"]),
+        (["train", "empty.txt"], ["is empty"]),
+        (["train", "short.txt"], ["6 characters", "--seq-length 25", "at least 26"]),
+        (["train", "latin1.txt"], ["not valid utf-8", "byte 3", "0xe9"]),
+        (["train", "--hidden-size", "0"], ["--hidden-size", ">= 1", "got 0"]),
+        (["train", "--seq-length", "-5"], ["--seq-length"]),
+        (["train", "--k1", "5", "--k2", "3"], ["k1 must be <= k2", "k1=5, k2=3"]),
+        (["train", "--optimizer", "rmsprop"], ["--optimizer", "rmsprop", "adagrad"]),
+        (["train", "--lr", "-1"], ["--lr", "> 0"]),
+        (["train", "--steps", "many"], ["--steps", "integer"]),
+        (["sample", "nothing.npz"], ["nothing.npz", "does not exist"]),
+        (["sample", "garbage.npz"], ["not a readable .npz"]),
+    ],
+)
+def test_bad_input_gives_one_line_errors(tmp_path, args, fragments):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "short.txt").write_text("short\n")
+    (tmp_path / "latin1.txt").write_bytes("café au lait".encode("latin-1"))
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    assert_one_line_error(run(*args, cwd=tmp_path), *fragments)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run("--debug", "train", "missing.txt", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+    assert "FileNotFoundError" in result.stderr
+
+
+def test_checkpoint_of_a_different_model_or_text(tmp_path, zen):
+    assert run("train", zen, *SMALL, "--steps", 3, cwd=tmp_path).returncode == 0
+    other = run("train", zen, "--resume", "model.npz", "--hidden-size", 32, cwd=tmp_path)
+    assert_one_line_error(other, "different model", "hidden_size=32 (checkpoint: 16)")
+    (tmp_path / "other.txt").write_text("another text entirely " * 10)
+    wrong_text = run("train", "other.txt", "--resume", "model.npz", cwd=tmp_path)
+    assert_one_line_error(wrong_text, "different text")
+    prime = run("sample", "model.npz", "--prime", "@@", cwd=tmp_path)
+    assert_one_line_error(prime, "--prime", "'@'")
+
+
+def test_corrupted_checkpoint_is_refused(tmp_path, zen):
+    assert run("train", zen, *SMALL, "--steps", 3, cwd=tmp_path).returncode == 0
+    path = tmp_path / "model.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # one flipped byte inside the stored arrays
+    path.write_bytes(bytes(data))
+    result = run("sample", "model.npz", cwd=tmp_path)
+    assert_one_line_error(result, "model.npz")
+    assert "SHA-256" in result.stderr or "not a readable" in result.stderr
+    resume = run("train", zen, "--resume", "model.npz", cwd=tmp_path)
+    assert_one_line_error(resume, "model.npz")
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, zen):
+    args = ["--optimizer", "adam", "--lr", "1e37", "--dtype", "float32", "--no-clip"]
+    result = run("train", zen, *SMALL, *args, "--steps", 50, "--checkpoint-every", 1, cwd=tmp_path)
+    assert_one_line_error(result, "training stopped at step", "last good checkpoint", code=3)
+    params, _, meta = load_model(tmp_path / "model.npz")
+    assert 1 <= meta["step"] < 50
+    assert all(np.all(np.isfinite(p)) for p in params.values())
+
+
+def test_progress_bar_with_tqdm(tmp_path, zen):
+    pytest.importorskip("tqdm", reason="tqdm (the cli extra) is not installed")
+    args = ["--hidden-size", 8, "--seq-length", 10, "--steps", 20, "--sample-every", 0]
+    result = run("train", zen, *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "20/20" in result.stderr and "loss=" in result.stderr  # the bar and its smoothed loss
+    assert "done: step 20" in result.stdout

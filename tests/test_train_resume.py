@@ -1,0 +1,120 @@
+"""The trainer: its options, exact save/restore, truncation and divergence detection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bptt
+from bptt.train import CharModelTrainer, TrainConfig
+
+TEXT = bptt.zen_of_python()
+
+
+def _same_state(a: CharModelTrainer, b: CharModelTrainer) -> None:
+    assert a.params.keys() == b.params.keys()
+    for k in a.params:
+        assert a.params[k].dtype == b.params[k].dtype
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    np.testing.assert_array_equal(a.h, b.h)
+    assert (a.position, a.step_count, a.smoothed_loss) == (
+        b.position,
+        b.step_count,
+        b.smoothed_loss,
+    )
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"optimizer": "adam", "learning_rate": 0.01, "clip_value": None, "clip_norm": 1.0},
+        {"optimizer": "sgd", "learning_rate": 0.05, "dtype": "float32"},
+        {"k1": 3, "k2": 7},
+    ],
+    ids=["adagrad", "adam-norm", "sgd-float32", "tbptt"],
+)
+def test_save_and_load_resume_bit_for_bit(tmp_path, options):
+    config = {"hidden_size": 12, "seq_length": 10, **options}
+    straight = CharModelTrainer(TEXT, TrainConfig(**config))
+    straight.train(25)  # 25 chunks of 10 wraps around the 856-character text: h resets too
+
+    first = CharModelTrainer(TEXT, TrainConfig(**config))
+    first.train(11)
+    path = first.save(tmp_path / "ckpt.npz")
+    resumed = CharModelTrainer.load(path, TEXT)
+    _same_state(first, resumed)
+    resumed.train(14)
+    _same_state(straight, resumed)
+
+
+def test_full_truncation_equals_classic_chunked_training():
+    """TBPTT(k, k) with k = seq_length is the classic training, up to rounding order."""
+    classic = CharModelTrainer(TEXT, TrainConfig(hidden_size=10, seq_length=8))
+    classic.train(6)
+    # k1 = 4, k2 = 8 differs from classic; k1 = k2 = 8 through the TBPTT code path must not.
+    tb = CharModelTrainer(TEXT, TrainConfig(hidden_size=10, seq_length=8))
+    for _ in range(6):
+        inputs, targets = tb.next_chunk()
+        result = bptt.tbptt(tb.params, inputs, targets, 8, 8, h0=tb.h, update=tb._apply)
+        tb.h = result.h_last
+    for k in classic.params:
+        assert bptt.relative_error(classic.params[k], tb.params[k]) < 1e-12
+    explicit = CharModelTrainer(TEXT, TrainConfig(hidden_size=10, seq_length=8, k1=8, k2=8))
+    explicit.train(6)
+    _same_state(classic, explicit)
+
+
+def test_truncation_changes_training_and_counts_updates():
+    tb = CharModelTrainer(TEXT, TrainConfig(hidden_size=10, seq_length=8, k1=2, k2=4))
+    tb.train(2)
+    assert tb.optimizer.steps == 8  # four updates per chunk of eight characters
+    full = CharModelTrainer(TEXT, TrainConfig(hidden_size=10, seq_length=8))
+    full.train(2)
+    assert full.optimizer.steps == 2
+    assert not np.array_equal(tb.params["W_hh"], full.params["W_hh"])
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"seq_length": -1}, "seq_length"),
+        ({"k1": 5, "k2": 3}, "k1 must be <= k2"),
+        ({"k2": 30}, "k2 must be <= seq_length"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"clip_norm": -1.0}, "clip_norm"),
+    ],
+)
+def test_invalid_config(options, match):
+    with pytest.raises(ValueError, match=match):
+        CharModelTrainer(TEXT, TrainConfig(**options))
+
+
+def test_text_too_short():
+    with pytest.raises(ValueError, match="needs at least 26"):
+        CharModelTrainer("abc", TrainConfig())
+
+
+def test_divergence_is_detected_before_the_update():
+    trainer = CharModelTrainer(
+        TEXT,
+        TrainConfig(optimizer="adam", learning_rate=1e37, dtype="float32", clip_value=None),
+    )
+    with pytest.raises(FloatingPointError, match=r"diverged|not finite"):
+        trainer.train(20)
+    assert all(np.all(np.isfinite(p)) for p in trainer.params.values())
+
+
+def test_public_api_of_chapter_4_still_works():
+    trainer = CharModelTrainer(TEXT, TrainConfig(hidden_size=16, seq_length=12))
+    seen = []
+    history = trainer.train(5, callback=lambda t, loss: seen.append(loss))
+    assert history.steps == [1, 2, 3, 4, 5] and history.losses == seen
+    assert len(history.smoothed) == 5 and trainer.smoothed_loss == history.smoothed[-1]
+    assert abs(trainer.initial_loss - np.log(trainer.vocab.size) * 12) < 1e-12
+    assert isinstance(trainer.train_step(), float)
+    assert trainer.params["W_hh"].shape == (16, 16)
