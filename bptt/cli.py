@@ -246,8 +246,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         total = 2000 if args.steps is None else args.steps
     path = args.checkpoint or args.resume or Path("model.npz")
-    if not path.parent.is_dir():
-        raise UsageError(f"checkpoint directory {str(path.parent)!r} does not exist")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"checkpoint directory {str(path.parent)!r} is not a directory")
+    # Create the run's folder up front: failing after an hour of training would lose the model.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(
+            f"cannot create checkpoint directory {str(path.parent)!r}: {err}"
+        ) from None
     c = trainer.config
     k1, k2 = c.truncation
     how = "full BPTT" if k1 == k2 == c.seq_length else f"TBPTT(k1={k1}, k2={k2})"

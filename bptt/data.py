@@ -17,14 +17,20 @@ import numpy as np
 
 
 def zen_of_python() -> str:
-    """The Zen of Python (PEP 20), decoded from the standard library's ``this`` module."""
+    """The Zen of Python (PEP 20), decoded from the standard library's ``this`` module.
+
+    Explained in Chapter 4.
+    """
     with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the poem
         import this
     return codecs.decode(this.s, "rot13")
 
 
 def pydoc_topics(max_chars: int | None = None) -> str:
-    """The help texts of the standard library's ``pydoc_data.topics``, joined in sorted order."""
+    """The help texts of the standard library's ``pydoc_data.topics``, joined in sorted order.
+
+    Explained in Chapter 4.
+    """
     from pydoc_data.topics import topics
 
     text = "\n\n".join(topics[key].strip() for key in sorted(topics))
@@ -41,6 +47,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     ValueError
         If the bytes are not valid ``encoding`` (the message gives the byte offset), or the file
         is empty.
+
+    Explained in Chapter 4 and Appendix A1.
     """
     p = Path(path)
     if not p.is_file():
@@ -61,7 +69,10 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """A character vocabulary: the sorted distinct characters of a text, with ids 0..V-1."""
+    """A character vocabulary: the sorted distinct characters of a text, with ids 0..V-1.
+
+    Explained in Chapter 4.
+    """
 
     chars: tuple[str, ...]
 

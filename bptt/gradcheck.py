@@ -53,7 +53,10 @@ class ParamCheck:
 
 @dataclass
 class GradcheckReport:
-    """Per-parameter results of :func:`gradcheck`; ``passed`` when every error is below ``tol``."""
+    """Per-parameter results of :func:`gradcheck`; ``passed`` when every error is below ``tol``.
+
+    Explained in Chapter 5.
+    """
 
     checks: dict[str, ParamCheck]
     tol: float

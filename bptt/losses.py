@@ -24,7 +24,10 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, computed stably (see :func:`log_softmax`)."""
+    """Softmax over the last axis, computed stably (see :func:`log_softmax`).
+
+    Explained in Chapter 4.
+    """
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=-1, keepdims=True)

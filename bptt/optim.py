@@ -16,7 +16,10 @@ from .cells import Params
 
 
 class Optimizer:
-    """Base class: ``step(params, grads)`` updates ``params`` in place."""
+    """Base class: ``step(params, grads)`` updates ``params`` in place.
+
+    Explained in Chapter 4.
+    """
 
     name = "optimizer"
 
@@ -60,7 +63,10 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Plain gradient descent, with optional heavy-ball momentum."""
+    """Plain gradient descent, with optional heavy-ball momentum.
+
+    Explained in Chapter 4.
+    """
 
     name = "sgd"
 
@@ -80,7 +86,10 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad: per-entry steps ``lr * g / sqrt(sum of past g**2 + eps)`` (classic char-RNN)."""
+    """Adagrad: per-entry steps ``lr * g / sqrt(sum of past g**2 + eps)`` (classic char-RNN).
+
+    Explained in Chapter 4.
+    """
 
     name = "adagrad"
 
@@ -95,7 +104,10 @@ class Adagrad(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015) with bias-corrected first and second moments."""
+    """Adam (Kingma & Ba 2015) with bias-corrected first and second moments.
+
+    Explained in Chapter 4.
+    """
 
     name = "adam"
 
@@ -125,7 +137,10 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adagrad": Adagrad, "adam"
 
 
 def make_optimizer(name: str, learning_rate: float, **options: Any) -> Optimizer:
-    """An optimiser by name: ``"sgd"``, ``"adagrad"`` or ``"adam"``."""
+    """An optimiser by name: ``"sgd"``, ``"adagrad"`` or ``"adam"``.
+
+    Explained in Chapter 4.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZERS[name](learning_rate, **options)

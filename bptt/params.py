@@ -18,7 +18,10 @@ from .readout import READOUT_NAMES
 
 
 class ModelSizes(NamedTuple):
-    """Input size D, hidden size H and output size V of a model's parameters."""
+    """Input size D, hidden size H and output size V of a model's parameters.
+
+    Explained in Chapter 1.
+    """
 
     input_size: int
     hidden_size: int
@@ -90,6 +93,8 @@ def check_params(params: Any, cell: Cell = TANH) -> ModelSizes:
     Checks the names, that every array is floating point with one common dtype, that the shapes
     agree with each other, and that no value is NaN or infinite. Raises ``TypeError`` or
     ``ValueError`` naming the offending parameter.
+
+    Explained in Chapter 1.
     """
     names = (*cell.param_names, *READOUT_NAMES)
     _checks.mapping_of_arrays("params", params, names)

@@ -11,7 +11,10 @@ READOUT_NAMES: tuple[str, ...] = ("W_hy", "b_y")
 
 
 def readout_forward(params: Params, h: np.ndarray) -> np.ndarray:
-    """Outputs ``(..., B, V)`` from hidden states ``(..., B, H)``: ``h @ W_hy.T + b_y``."""
+    """Outputs ``(..., B, V)`` from hidden states ``(..., B, H)``: ``h @ W_hy.T + b_y``.
+
+    Explained in Chapter 1.
+    """
     return h @ params["W_hy"].T + params["b_y"]
 
 

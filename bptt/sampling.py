@@ -44,6 +44,8 @@ def sample(
         Starting state.
     cell : Cell
         The model's cell.
+
+    Explained in Chapter 4.
     """
     D, H, V = check_params(params, cell)
     if vocab.size != D or vocab.size != V:

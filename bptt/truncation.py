@@ -57,6 +57,8 @@ class TBPTTResult:
         Number of forward steps, T.
     step_losses : ndarray, shape (T,)
         The loss of every step.
+
+    Explained in Chapter 6.
     """
 
     loss: float

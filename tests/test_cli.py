@@ -220,3 +220,51 @@ def test_progress_bar_with_tqdm(tmp_path, zen):
     assert result.returncode == 0, result.stderr
     assert "20/20" in result.stderr and "loss=" in result.stderr  # the bar and its smoothed loss
     assert "done: step 20" in result.stdout
+
+
+def test_train_creates_the_checkpoint_directory(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("abcdefgh " * 40, encoding="utf-8")
+    target = tmp_path / "runs" / "deep" / "m.npz"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bptt",
+            "train",
+            str(text),
+            "--hidden-size",
+            "8",
+            "--steps",
+            "3",
+            "--checkpoint",
+            str(target),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert target.is_file()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bptt",
+            "train",
+            str(text),
+            "--steps",
+            "1",
+            "--checkpoint",
+            str(blocker / "m.npz"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "is not a directory" in result.stderr
