@@ -241,6 +241,7 @@ def variant_loss_and_grads(
     flat_readout: bool,
     in_place: bool,
     per_step_deriv: bool = False,
+    reuse_buffers: bool = False,
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The vectorised BPTT of ``bptt.rnn`` with each optimisation switchable (dense inputs only).
 
@@ -249,7 +250,9 @@ def variant_loss_and_grads(
     array every step. With all three options True it computes what :func:`bptt.loss_and_grads`
     computes, the way it does.
     ``per_step_deriv`` computes ``1 - h_t**2`` per step in a ``(B, H)`` buffer instead of a
-    ``(T, B, H)`` array, as the package now does.
+    ``(T, B, H)`` array. ``reuse_buffers`` adds the readout's bias in place, computes the loss's
+    gradient in the outputs' array and ``dL/da`` in the pre-activations' array, as the package
+    now does.
     """
     T, B, D_ = x.shape
     H, V_ = params["W_hh"].shape[0], params["W_hy"].shape[0]
@@ -263,14 +266,26 @@ def variant_loss_and_grads(
         pre[t] += recurrent
         np.tanh(pre[t], out=hs[t + 1])
     rows_h = hs[1:].reshape(T * B, H)
-    if flat_readout:
+    if reuse_buffers:
+        outputs = rows_h @ params["W_hy"].T
+        outputs += params["b_y"]
+        outputs = outputs.reshape(T, B, V_)
+    elif flat_readout:
         outputs = (rows_h @ params["W_hy"].T + params["b_y"]).reshape(T, B, V_)
     else:
         outputs = hs[1:] @ params["W_hy"].T + params["b_y"]
-    loss, dout = bptt.softmax_cross_entropy(outputs, y)
+    if reuse_buffers:
+        loss, dout = bptt.softmax_cross_entropy(outputs, y, overwrite_logits=True)
+    else:
+        loss, dout = _softmax_cross_entropy_with_temporaries(outputs, y)
     rows_do = dout.reshape(T * B, V_)
     grads = {"W_hy": rows_do.T @ rows_h, "b_y": rows_do.sum(axis=0)}
-    dpre = (rows_do @ params["W_hy"]).reshape(T, B, H) if flat_readout else dout @ params["W_hy"]
+    if reuse_buffers:
+        dpre = np.matmul(rows_do, params["W_hy"], out=pre.reshape(T * B, H)).reshape(T, B, H)
+    elif flat_readout:
+        dpre = (rows_do @ params["W_hy"]).reshape(T, B, H)
+    else:
+        dpre = dout @ params["W_hy"]
     dh_next = np.zeros((B, H), dtype=x.dtype)
     if per_step_deriv:
         deriv = np.empty((B, H), dtype=x.dtype)
@@ -299,6 +314,17 @@ def variant_loss_and_grads(
     return loss, grads
 
 
+def _softmax_cross_entropy_with_temporaries(logits: np.ndarray, targets: np.ndarray):
+    """The earlier softmax cross-entropy: log-probabilities, then their exp, as new arrays."""
+    logp = bptt.log_softmax(logits)
+    where = targets[..., None]
+    loss = -float(np.take_along_axis(logp, where, axis=-1).sum()) / logits.shape[-2]
+    grad = np.exp(logp)
+    np.put_along_axis(grad, where, np.take_along_axis(grad, where, axis=-1) - 1.0, axis=-1)
+    grad /= logits.shape[-2]
+    return loss, grad
+
+
 VARIANTS = {
     "before: stacked readout, temporaries": {"flat_readout": False, "in_place": False},
     "+ flat 2-D readout products": {"flat_readout": True, "in_place": False},
@@ -307,6 +333,12 @@ VARIANTS = {
         "flat_readout": True,
         "in_place": True,
         "per_step_deriv": True,
+    },
+    "+ reuse the outputs' and pre-activations' arrays": {
+        "flat_readout": True,
+        "in_place": True,
+        "per_step_deriv": True,
+        "reuse_buffers": True,
     },
 }
 ABLATION_SIZES = ((1000, 1, 128, "float64"), (100, 32, 256, "float32"), (1000, 64, 512, "float32"))

@@ -33,7 +33,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(
+    logits: np.ndarray, targets: np.ndarray, *, overwrite_logits: bool = False
+) -> tuple[float, np.ndarray]:
     """Cross-entropy of integer ``targets`` under ``softmax(logits)``, and its gradient.
 
     Parameters
@@ -42,6 +44,10 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[floa
         Unnormalised scores.
     targets : ndarray of int, shape (..., B)
         Class ids in ``[0, V)``.
+    overwrite_logits : bool
+        Compute the gradient in the ``logits`` array itself and return it, instead of in a new
+        array of the same size. For callers that no longer need the logits:
+        :func:`bptt.loss_and_grads` uses it to avoid a ``(T, B, V)`` temporary.
 
     Returns
     -------
@@ -62,15 +68,17 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[floa
             f"got {targets.shape}"
         )
     batch = logits.shape[-2]
-    logp = log_softmax(logits)
-    picked = np.take_along_axis(logp, targets[..., None], axis=-1)
-    loss = -float(picked.sum()) / batch
-    dlogits = np.exp(logp)
-    np.put_along_axis(
-        dlogits, targets[..., None], np.take_along_axis(dlogits, targets[..., None], -1) - 1, -1
-    )
-    dlogits /= batch
-    return loss, dlogits
+    where = targets[..., None]
+    work = logits if overwrite_logits else logits.copy()
+    work -= work.max(axis=-1, keepdims=True)  # log-sum-exp: exp of the shifted scores is <= 1
+    picked = np.take_along_axis(work, where, axis=-1)  # shifted score of each target
+    np.exp(work, out=work)
+    sums = work.sum(axis=-1, keepdims=True)
+    loss = -(float(picked.sum()) - float(np.log(sums).sum())) / batch
+    work /= sums  # probabilities p
+    np.put_along_axis(work, where, np.take_along_axis(work, where, axis=-1) - 1.0, axis=-1)
+    work /= batch
+    return loss, work
 
 
 def squared_error(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:

@@ -85,11 +85,12 @@ def bptt_memory(
 
         * kept by the forward pass (:class:`bptt.RNNCache`): ``hidden states`` ``(T + 1) B H``,
           ``pre-activations`` ``T B H``;
-        * made for the loss: ``outputs`` ``T B V`` and ``output gradients`` ``T B V`` (both
-          alive during the backward pass), plus two ``T B V`` temporaries inside the softmax;
-        * made by the backward pass: ``backward: dL/da`` ``T B H`` (the error signal, one row
-          per step) and ``backward: tanh derivative`` ``B H`` (``1 - h_t**2``, computed one step
-          at a time in a (B, H) buffer);
+        * made for the loss: ``outputs`` ``T B V``; the loss's gradient is computed in the same
+          array (``overwrite_logits``), so ``output gradients`` are 0, and the softmax needs only
+          ``softmax temporaries`` of ``2 T B`` (each row's maximum and sum);
+        * made by the backward pass: ``backward: dL/da`` is 0 (the error signals are computed in
+          the buffer of the pre-activations, ``overwrite_cache``) and ``backward: tanh
+          derivative`` ``B H`` (``1 - h_t**2``, computed one step at a time in a (B, H) buffer);
         * ``gradients``: as many elements as the parameters, and for token ids a ``(D, H)``
           buffer into which the rows of ``dL/da`` are scattered to form ``W_xh``'s gradient.
 
@@ -111,19 +112,21 @@ def bptt_memory(
         "hidden states": (T + 1) * B * H,
         "pre-activations": T * B * H,
         "outputs": T * B * V,
-        "output gradients": T * B * V,
-        "softmax temporaries": 2 * T * B * V,
-        "backward: dL/da": T * B * H,
+        "output gradients": 0,  # computed in the outputs' array
+        "softmax temporaries": 2 * T * B,  # the maximum and the sum of each row
+        "backward: dL/da": 0,  # computed in the pre-activations' array
         "backward: tanh derivative": B * H,
         "gradients": n_params,
         "backward: W_xh scatter buffer": D * H if token_ids else 0,
     }
     e, size = elements, dtype.itemsize
     cache = e["hidden states"] + e["pre-activations"]
-    # In the softmax: outputs, the shifted logits and exp (or log-probabilities and their exp).
+    # In the softmax: the outputs (worked on in place) and each row's maximum and sum.
     softmax_phase = cache + e["outputs"] + e["softmax temporaries"]
-    # At the end of rnn_backward: both loss arrays, dL/da, the tanh derivative, every gradient
-    # and, for token ids, the (D, H) buffer that W_xh's gradient is scattered into.
+    # At the end of rnn_backward: the outputs' array (now the loss's gradient), the tanh
+    # derivative, every gradient and, for token ids, the (D, H) buffer W_xh's gradient is
+    # scattered into. (The terms that are 0 are kept so that the model lists what it does not
+    # allocate, and why.)
     backward_phase = (
         cache
         + e["outputs"]

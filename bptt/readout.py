@@ -15,7 +15,9 @@ def readout_forward(params: Params, h: np.ndarray) -> np.ndarray:
 
     Explained in Chapter 1.
     """
-    return h @ params["W_hy"].T + params["b_y"]
+    outputs = h @ params["W_hy"].T
+    outputs += params["b_y"]  # in place: one output-sized array, not two
+    return outputs
 
 
 def readout_backward(

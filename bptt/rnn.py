@@ -34,8 +34,8 @@ class RNNCache:
     pre : ndarray, shape (T, B, H)
         Pre-activations ``W_xh x_t + W_hh h_{t-1} + b_h``. The backward pass reads the tanh
         derivative off ``hs`` (``1 - h_t**2``) instead; ``pre`` is kept because the forward pass
-        computes it in place of the input projections anyway, and Chapter 8 inspects it for
-        saturation.
+        computes it in place of the input projections anyway, Chapter 8 inspects it for
+        saturation, and ``rnn_backward(..., overwrite_cache=True)`` reuses its buffer.
     """
 
     inputs: np.ndarray
@@ -118,6 +118,8 @@ def rnn_backward(
     cache: RNNCache,
     doutputs: np.ndarray,
     dh_last: np.ndarray | None = None,
+    *,
+    overwrite_cache: bool = False,
 ) -> tuple[Params, np.ndarray]:
     """Backpropagate through time given the derivative of the loss w.r.t. every output.
 
@@ -132,6 +134,10 @@ def rnn_backward(
     dh_last : ndarray, shape (B, H), optional
         Derivative of a loss *beyond* the sequence with respect to ``h_T`` (used when a longer
         sequence is processed in pieces); zero by default.
+    overwrite_cache : bool
+        Compute ``dL/da_t`` in the buffer of ``cache.pre``, which then holds those derivatives
+        instead of the pre-activations. Saves a ``(T, B, H)`` array for callers that discard the
+        cache, as :func:`loss_and_grads` does (Chapter 7 counts the saving).
 
     Returns
     -------
@@ -154,7 +160,10 @@ def rnn_backward(
 
     # dpre starts as the direct contribution dl_t/dh_t of every step (one flat product for all t)
     # and is turned, step by step from the end, into dL/dpre_t = (delta_t) * tanh'(pre_t).
-    dpre = (rows_do @ params["W_hy"]).reshape(T, B, H)
+    # Large fresh arrays are costly (the allocator maps and zeroes new pages), so the buffer of the
+    # pre-activations is reused when the caller allows it: the backward pass never reads them.
+    out = cache.pre.reshape(T * B, H) if overwrite_cache else None
+    dpre = np.matmul(rows_do, params["W_hy"], out=out).reshape(T, B, H)
     dh_next = np.zeros((B, H), dtype=dtype)
     if dh_last is not None:
         dh_next[...] = _checks.float_array("dh_last", dh_last, shape=(B, H))
@@ -222,7 +231,9 @@ def loss_and_grads(
     targets = np.asarray(targets)
     if targets.shape != (T, B):
         raise ValueError(f"targets must have shape (T, B) = {(T, B)}, got {targets.shape}")
-    loss, doutputs = softmax_cross_entropy(outputs, targets)
+    # The outputs and the cache are private to this call, so the loss's gradient is computed in
+    # the outputs' array and dL/da in the pre-activations': no new (T, B, V) or (T, B, H) array.
+    loss, doutputs = softmax_cross_entropy(outputs, targets, overwrite_logits=True)
     _checks.finite_scalar("loss", loss)
-    grads, _ = rnn_backward(params, cache, doutputs)
+    grads, _ = rnn_backward(params, cache, doutputs, overwrite_cache=True)
     return loss, grads, cache.hs[-1].copy()
