@@ -9,11 +9,14 @@ al. (2013), and the matrix of ``||dl_t/dh_k||`` for every pair of steps, for any
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import _checks
 from .cells import TANH, Cell, Params
 from .losses import softmax_cross_entropy
+from .params import as_generator
 from .readout import readout_backward
 from .stepwise import LossFn, check_targets, forward_stepwise
 
@@ -189,6 +192,71 @@ def pascanu_bound(W: object, lags: object, activation: str = "tanh") -> np.ndarr
         )
     gamma = ACTIVATION_DERIVATIVE_BOUND[activation]
     return (gamma * largest_singular_value(W)) ** np.asarray(lags, dtype=np.float64)
+
+
+@dataclass
+class BoundDraws:
+    """Random recurrent matrices checked against :func:`pascanu_bound` (Chapter 8).
+
+    Attributes
+    ----------
+    gamma_sigma : ndarray, shape (draws,)
+        ``gamma * ||W||_2`` of each draw: below 1 vanishing is certain, above 1 it may explode.
+    norms : ndarray, shape (draws, steps + 1, batch)
+        ``||dh_T/dh_{T-lag}||`` for every lag 0..steps and every trajectory of the batch.
+    bounds : ndarray, shape (draws, steps + 1)
+        The bound ``(gamma * ||W||_2) ** lag`` of each draw.
+    """
+
+    gamma_sigma: np.ndarray
+    norms: np.ndarray
+    bounds: np.ndarray
+
+    @property
+    def holds(self) -> np.ndarray:
+        """Per draw: the bound holds at every lag for every trajectory (up to rounding)."""
+        return np.all(self.norms <= self.bounds[:, :, None] * (1 + 1e-10), axis=(1, 2))
+
+
+def pascanu_bound_draws(
+    activation: str = "tanh",
+    draws: int = 200,
+    *,
+    hidden_size: int = 16,
+    steps: int = 30,
+    batch: int = 1,
+    rng: np.random.Generator | int = 2013,
+) -> BoundDraws:
+    """Draw random ``W`` on both sides of the threshold ``1/gamma`` and measure Jacobian products.
+
+    Each draw scales a Gaussian matrix to ``||W||_2 = sigma`` with ``gamma * sigma`` uniform in
+    [0.3, 3], runs the recurrence ``h_t = f(W h_{t-1} + u_t)`` on random drives of random strength
+    (for the sigmoid, centred where its slope is largest), and records every lag's product norm
+    and the bound. Explained in Chapter 8.
+    """
+    gamma = ACTIVATION_DERIVATIVE_BOUND.get(activation)
+    if gamma is None:
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATION_DERIVATIVE_BOUND)}, got {activation!r}"
+        )
+    draws = _checks.positive_int("draws", draws)
+    H = _checks.positive_int("hidden_size", hidden_size)
+    T = _checks.positive_int("steps", steps)
+    B = _checks.positive_int("batch", batch)
+    gen = as_generator(rng)
+    gamma_sigma, norms, bounds = [], [], []
+    for _ in range(draws):
+        sigma = gen.uniform(0.3, 3.0) / gamma
+        W = gen.standard_normal((H, H))
+        W *= sigma / largest_singular_value(W)
+        u = gen.standard_normal((T, B, H)) * gen.uniform(0.05, 1.0)
+        if activation == "sigmoid":
+            u -= 0.5 * W.sum(axis=1)  # pre-activation near 0, where the state is near 1/2
+        _, J = run_recurrence(W, u, activation=activation)
+        gamma_sigma.append(gamma * sigma)
+        norms.append(jacobian_product_norms(J))
+        bounds.append(pascanu_bound(W, np.arange(T + 1), activation))
+    return BoundDraws(np.array(gamma_sigma), np.array(norms), np.array(bounds))
 
 
 def backprop_state_norms(

@@ -46,6 +46,8 @@ def _arrow(
     label_offset: tuple[float, float] = (0.0, 0.0),
     style: str = "-|>",
     rad: float = 0.0,
+    linestyle: str = "-",
+    linewidth: float = 1.6,
 ) -> None:
     arrow = FancyArrowPatch(
         start,
@@ -53,7 +55,8 @@ def _arrow(
         arrowstyle=style,
         mutation_scale=13,
         color=colour,
-        linewidth=1.6,
+        linewidth=linewidth,
+        linestyle=linestyle,
         shrinkA=16,
         shrinkB=16,
         connectionstyle=f"arc3,rad={rad}",

@@ -496,7 +496,6 @@ def draw_gradient_flow(steps: int = 3, ax: Axes | None = None) -> Any:
     before (``J_{t+1}^T delta_{t+1}``), ending at ``h_0``. Returns the figure. Used in Chapter 2.
     """
     import matplotlib.pyplot as plt  # imported here so that ``import bptt`` stays light
-    from matplotlib.patches import FancyArrowPatch
 
     from .plotting import _arrow, _node  # the node and edge style of Chapter 1's figure
 
@@ -525,19 +524,8 @@ def draw_gradient_flow(steps: int = 3, ax: Axes | None = None) -> Any:
             ((xt, y_l), (xt, y_o), None, (0, 0)),
             ((xt, y_o), (xt, y_h), r"$W_{hy}^\top$", (-0.38, 0)),
         ):
-            arrow = FancyArrowPatch(
-                (start[0] - 0.12, start[1]),
-                (end[0] - 0.12, end[1]),
-                arrowstyle="-|>",
-                mutation_scale=13,
-                color=back,
-                linewidth=1.8,
-                linestyle="--",
-                shrinkA=16,
-                shrinkB=16,
-                zorder=2,
-            )
-            ax.add_patch(arrow)
+            shifted = ((start[0] - 0.12, start[1]), (end[0] - 0.12, end[1]))
+            _arrow(ax, *shifted, back, linestyle="--", linewidth=1.8)
             if label:
                 ax.text(
                     start[0] + offset[0] - 0.12,
@@ -548,20 +536,7 @@ def draw_gradient_flow(steps: int = 3, ax: Axes | None = None) -> Any:
                     ha="center",
                     va="center",
                 )
-        arrow = FancyArrowPatch(
-            (xt, y_h),
-            (xt - 1.9, y_h),
-            arrowstyle="-|>",
-            mutation_scale=13,
-            color=back,
-            linewidth=1.8,
-            linestyle="--",
-            shrinkA=16,
-            shrinkB=16,
-            connectionstyle="arc3,rad=0.25",
-            zorder=2,
-        )
-        ax.add_patch(arrow)
+        _arrow(ax, (xt, y_h), (xt - 1.9, y_h), back, rad=0.25, linestyle="--", linewidth=1.8)
         ax.text(
             xt - 0.95,
             y_h + 0.52,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from gradient_helpers import numerical_gradient as numerical
 
 import bptt
 
@@ -33,24 +34,10 @@ def test_step_backward_against_finite_differences():
     _, cache = bptt.TANH.step(params, h_prev, x)
     dh_prev, grads, dx = bptt.TANH.step_backward(params, cache, dh)
 
-    def f(p=params, hp=h_prev, xx=x):
-        return float(np.sum(dh * bptt.TANH.step(p, hp, xx)[0]))
+    def f(_perturbed):  # the arrays are perturbed in place; read them all again
+        return float(np.sum(dh * bptt.TANH.step(params, h_prev, x)[0]))
 
-    eps = 1e-6
-
-    def numerical(array, evaluate):
-        out = np.zeros_like(array)
-        for i in np.ndindex(array.shape):
-            old = array[i]
-            array[i] = old + eps
-            plus = evaluate()
-            array[i] = old - eps
-            minus = evaluate()
-            array[i] = old
-            out[i] = (plus - minus) / (2 * eps)
-        return out
-
-    np.testing.assert_allclose(dh_prev, numerical(h_prev, f), rtol=0, atol=1e-9)
-    np.testing.assert_allclose(dx, numerical(x, f), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(dh_prev, numerical(f, h_prev), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(dx, numerical(f, x), rtol=0, atol=1e-9)
     for name in bptt.TANH.param_names:
-        np.testing.assert_allclose(grads[name], numerical(params[name], f), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(grads[name], numerical(f, params[name]), rtol=0, atol=1e-9)

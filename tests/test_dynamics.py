@@ -80,27 +80,25 @@ def test_run_recurrence_jacobians_against_finite_differences(activation):
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
 def test_pascanu_bound_holds_on_random_matrices(activation):
     """Many seeded draws on both sides of the threshold 1/gamma: the bound is never broken."""
-    gamma = dynamics.ACTIVATION_DERIVATIVE_BOUND[activation]
-    rng = np.random.default_rng(2013)
-    lags = np.arange(31)
+    res = dynamics.pascanu_bound_draws(activation, 150, hidden_size=12, batch=2, rng=2013)
+    assert res.norms.shape == (150, 31, 2) and res.bounds.shape == (150, 31)
+    assert np.all(res.norms <= res.bounds[:, :, None] * (1 + 1e-10))
     grew = 0
-    for _ in range(150):
-        sigma = rng.uniform(0.3, 3.0) / gamma
-        W = rng.standard_normal((12, 12))
-        W *= sigma / dynamics.largest_singular_value(W)
-        u = rng.standard_normal((30, 2, 12)) * rng.uniform(0.05, 1.0)
-        if activation == "sigmoid":
-            u -= 0.5 * W.sum(axis=1)  # centre the units where sigma' is largest
-        _, J = dynamics.run_recurrence(W, u, activation=activation)
-        norms = dynamics.jacobian_product_norms(J)
-        bound = dynamics.pascanu_bound(W, lags, activation)
-        assert np.all(norms <= bound[:, None] * (1 + 1e-10))
-        if gamma * sigma < 1:  # sufficient condition: the products vanish geometrically
-            assert np.all(norms[-1] <= (gamma * sigma) ** 30 * (1 + 1e-10))
+    for gamma_sigma, norms in zip(res.gamma_sigma, res.norms, strict=True):
+        if gamma_sigma < 1:  # sufficient condition: the products vanish geometrically
+            assert np.all(norms[-1] <= gamma_sigma**30 * (1 + 1e-10))
         if np.any(norms[-1] > 1):  # growth happened, so the necessary condition held
-            assert gamma * sigma > 1
+            assert gamma_sigma > 1
             grew += 1
     assert grew > 0  # the necessary side is not vacuous: some draws above threshold explode
+    assert res.holds.all()
+
+
+def test_pascanu_bound_draws_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        dynamics.pascanu_bound_draws("relu")
+    with pytest.raises(ValueError, match="draws must be an integer >= 1, got 0"):
+        dynamics.pascanu_bound_draws("tanh", 0)
 
 
 def test_spectral_radius_and_singular_value():

@@ -6,21 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from gradient_helpers import numerical_gradient as numerical
 
 import bptt
-
-
-def numerical(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        plus = f(x)
-        x[i] = old - eps
-        minus = f(x)
-        x[i] = old
-        g[i] = (plus - minus) / (2 * eps)
-    return g
 
 
 def test_log_softmax_matches_definition():

@@ -4,50 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_helpers import SHAPES, make_problem, numerical_grads, rel
 
 import bptt
-
-# (T, B, D, H, V): the edge cases T = 1, B = 1, H = 1 (and D = 1) are included.
-SHAPES = [
-    (1, 1, 3, 1, 3),
-    (1, 3, 4, 2, 4),
-    (5, 1, 2, 1, 2),
-    (4, 2, 3, 5, 6),
-    (7, 3, 4, 3, 4),
-]
-
-
-def make_problem(T, B, D, H, V, *, seed=0, ids=True, scale=0.5, with_h0=True):
-    """Parameters at a generic point (weights of order 1), inputs, targets and an initial state."""
-    rng = np.random.default_rng(seed)
-    params = bptt.init_params(D, H, V, rng=rng, weight_scale=scale)
-    params["b_h"] = rng.standard_normal(H) * 0.1
-    params["b_y"] = rng.standard_normal(V) * 0.1
-    inputs = rng.integers(0, D, size=(T, B)) if ids else rng.standard_normal((T, B, D))
-    targets = rng.integers(0, V, size=(T, B))
-    h0 = np.tanh(rng.standard_normal((B, H))) if with_h0 else None
-    return params, inputs, targets, h0
-
-
-def numerical_grads(loss, params, eps=1e-6):
-    """Centred differences of ``loss(params)`` for every entry (written here, not the package's)."""
-    grads = {}
-    for name, p in params.items():
-        g = np.zeros_like(p)
-        for i in np.ndindex(p.shape):
-            old = p[i]
-            p[i] = old + eps
-            plus = loss(params)
-            p[i] = old - eps
-            minus = loss(params)
-            p[i] = old
-            g[i] = (plus - minus) / (2 * eps)
-        grads[name] = g
-    return grads
-
-
-def rel(a, b):
-    return np.max(np.abs(a - b)) / max(1e-8, np.max(np.abs(a) + np.abs(b)))
 
 
 def reference_loss_and_grads(params, inputs, targets, h0=None):

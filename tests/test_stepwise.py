@@ -4,47 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_helpers import SHAPES, make_problem, numerical_grads, rel
 
 import bptt
-
-SHAPES = [
-    (1, 1, 3, 1, 3),
-    (1, 3, 4, 2, 4),
-    (5, 1, 2, 1, 2),
-    (4, 2, 3, 5, 6),
-    (6, 3, 4, 3, 2),
-]
-
-
-def make_problem(T, B, D, H, V, *, seed=0, ids=True, squared=False):
-    rng = np.random.default_rng(seed)
-    params = bptt.init_params(D, H, V, rng=rng, weight_scale=0.5)
-    params["b_h"] = rng.standard_normal(H) * 0.1
-    params["b_y"] = rng.standard_normal(V) * 0.1
-    inputs = rng.integers(0, D, size=(T, B)) if ids else rng.standard_normal((T, B, D))
-    targets = rng.standard_normal((T, B, V)) if squared else rng.integers(0, V, size=(T, B))
-    h0 = np.tanh(rng.standard_normal((B, H)))
-    return params, inputs, targets, h0
-
-
-def numerical_grads(loss, params, eps=1e-6):
-    grads = {}
-    for name, p in params.items():
-        g = np.zeros_like(p)
-        for i in np.ndindex(p.shape):
-            old = p[i]
-            p[i] = old + eps
-            plus = loss(params)
-            p[i] = old - eps
-            minus = loss(params)
-            p[i] = old
-            g[i] = (plus - minus) / (2 * eps)
-        grads[name] = g
-    return grads
-
-
-def rel(a, b):
-    return np.max(np.abs(a - b)) / max(1e-8, np.max(np.abs(a) + np.abs(b)))
 
 
 @pytest.mark.parametrize("shape", SHAPES)

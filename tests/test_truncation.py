@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import bptt
+from bptt.counting import CountingCell
 from bptt.params import zeros_like_params
 from bptt.stepwise import backward_stepwise, forward_stepwise
 from bptt.truncation import tbptt, truncation_mask
@@ -187,45 +188,12 @@ def test_other_bad_arguments(problem):
         truncation_mask(0, 1, 1)
 
 
-class _CountingCell:
-    """Wraps the tanh cell and counts the step caches alive at any time."""
-
-    name = "counting"
-    param_names = bptt.TANH.param_names
-
-    def __init__(self):
-        self.alive = self.peak = 0
-
-    def param_shapes(self, input_size, hidden_size):
-        return bptt.TANH.param_shapes(input_size, hidden_size)
-
-    def init_params(self, *args):
-        return bptt.TANH.init_params(*args)
-
-    def step(self, params, h_prev, x):
-        h, cache = bptt.TANH.step(params, h_prev, x)
-        return h, _Tracked(self, cache)
-
-    def step_backward(self, params, cache, dh):
-        return bptt.TANH.step_backward(params, cache.inner, dh)
-
-
-class _Tracked:
-    def __init__(self, owner, inner):
-        self.owner, self.inner = owner, inner
-        owner.alive += 1
-        owner.peak = max(owner.peak, owner.alive)
-
-    def __del__(self):
-        self.owner.alive -= 1
-
-
 def test_memory_is_order_k2_not_T():
     rng = np.random.default_rng(2)
     params = bptt.init_params(D, H, V, rng=rng, weight_scale=0.5)
     inputs = rng.integers(0, D, size=(200, 1))
     targets = rng.integers(0, V, size=(200, 1))
-    cell = _CountingCell()
+    cell = CountingCell()
     result = tbptt(params, inputs, targets, 3, 7, cell=cell)
     assert cell.peak <= 7 + 1  # the window, plus the step being created
     # and the counting wrapper changes nothing: same gradient as the plain tanh cell.

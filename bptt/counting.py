@@ -1,0 +1,69 @@
+"""A cell that counts what an algorithm does with it: steps run, and step caches kept alive.
+
+Wrapping a cell in :class:`CountingCell` changes no number an algorithm computes; it measures cost
+by counting instead of timing (Chapter 6 counts truncated BPTT's backward steps and stored
+caches with it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .cells import TANH, Cell, Params
+
+
+class CountingCell:
+    """Any cell of the cell protocol, plus counters.
+
+    Attributes
+    ----------
+    forward_steps, backward_steps : int
+        Calls of ``step`` and ``step_backward`` so far.
+    alive : int
+        Step caches currently referenced by the algorithm (a cache is freed when it is dropped).
+    peak : int
+        The largest ``alive`` seen: the most steps the algorithm stored at once.
+
+    Explained in Chapter 6.
+    """
+
+    def __init__(self, cell: Cell = TANH) -> None:
+        self.cell = cell
+        self.name = f"counting {cell.name}"
+        self.param_names = cell.param_names
+        self.forward_steps = self.backward_steps = self.alive = self.peak = 0
+
+    def param_shapes(self, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
+        """The wrapped cell's parameter shapes."""
+        return self.cell.param_shapes(input_size, hidden_size)
+
+    def init_params(self, *args: Any, **kwargs: Any) -> Params:
+        """The wrapped cell's initialisation."""
+        return self.cell.init_params(*args, **kwargs)
+
+    def step(self, params: Params, h_prev: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The wrapped cell's step; its cache is wrapped so that its lifetime is counted."""
+        self.forward_steps += 1
+        h, cache = self.cell.step(params, h_prev, x)
+        return h, _CountedCache(self, cache)
+
+    def step_backward(
+        self, params: Params, cache: Any, dh: np.ndarray
+    ) -> tuple[np.ndarray, Params, np.ndarray]:
+        """The wrapped cell's backward step."""
+        self.backward_steps += 1
+        return self.cell.step_backward(params, cache.inner, dh)
+
+
+class _CountedCache:
+    """A step cache that tells its :class:`CountingCell` when it is created and freed."""
+
+    def __init__(self, owner: CountingCell, inner: Any) -> None:
+        self.owner, self.inner = owner, inner
+        owner.alive += 1
+        owner.peak = max(owner.peak, owner.alive)
+
+    def __del__(self) -> None:
+        self.owner.alive -= 1
