@@ -129,6 +129,9 @@ def test_page_renders(page: str, server: str, browser) -> None:
         # without the inline backend) is broken even though no <img> failed.
         for raw in ("<Figure size", "<matplotlib."):
             assert raw not in text, f"{page}: figure shown as text: ...{_around(text, raw)}..."
+        # A Markdown table that a cell printed instead of rendering shows its rule line.
+        for raw in ("|---", "---:|"):
+            assert raw not in text, f"{page}: table shown as text: ...{_around(text, raw)}..."
         # Scroll through the page so that lazily loaded images load, then check every one.
         tab.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         tab.wait_for_load_state("networkidle")
