@@ -10,6 +10,134 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from . import _checks
 
+# The book's one figure style. The theme's text column is 672 px wide at a 1280-px window; a figure
+# drawn 6.72 inches wide at 100 dpi is shown at its natural size, so a 9-point label is 12.5 px on
+# screen. A wider figure is shrunk to the column and its text with it: hence one width for all.
+COLUMN_WIDTH_PX = 672
+FIGURE_DPI = 100
+COLUMN_WIDTH_IN = COLUMN_WIDTH_PX / FIGURE_DPI
+MIN_TEXT_PX = 9.0
+"""Smallest text height, in screen pixels at the rendered width, that a book figure may contain."""
+
+BOOK_STYLE: dict[str, Any] = {
+    "figure.dpi": FIGURE_DPI,
+    "savefig.dpi": FIGURE_DPI,
+    "figure.figsize": (COLUMN_WIDTH_IN, 3.8),
+    "figure.facecolor": "white",  # opaque, so figures stay readable in the dark theme too
+    "savefig.facecolor": "white",
+    "font.size": 10.5,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10.5,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9.5,
+    "legend.title_fontsize": 9.5,
+    "figure.titlesize": 11,
+    "axes.grid": False,
+    "lines.linewidth": 1.6,
+}
+"""Matplotlib settings of every figure in the book (see :func:`use_book_style`)."""
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` to matplotlib's settings for the rest of the session.
+
+    Global on purpose: labels, legends and annotations that a chapter adds after creating a figure
+    take their sizes from the settings in force when they are created. Explained in Chapter 1.
+    """
+    plt.rcParams.update(BOOK_STYLE)
+
+
+def book_figure(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    height: float = 3.8,
+    width: float = COLUMN_WIDTH_IN,
+    **subplots_kw: Any,
+) -> tuple[Any, Any]:
+    """Create a figure in the book's style, as wide as the text column.
+
+    Parameters
+    ----------
+    nrows, ncols : int
+        The grid of axes, as for :func:`matplotlib.pyplot.subplots`.
+    height : float
+        Height in inches (at 100 dpi, 100 px per inch).
+    width : float
+        Width in inches; at most :data:`COLUMN_WIDTH_IN`, so that the page never shrinks the figure.
+    **subplots_kw
+        Passed on to :func:`matplotlib.pyplot.subplots` (``sharey=True``, ``gridspec_kw``, ...).
+
+    Returns
+    -------
+    (Figure, Axes or array of Axes)
+        What :func:`matplotlib.pyplot.subplots` returns. Check the result with
+        :func:`assert_legible` once it is drawn. Explained in Chapter 1.
+    """
+    nrows = _checks.positive_int("nrows", nrows)
+    ncols = _checks.positive_int("ncols", ncols)
+    if not 0 < height <= 12:
+        raise ValueError(f"height must be in (0, 12] inches, got {height!r}")
+    if not 0 < width <= COLUMN_WIDTH_IN:
+        raise ValueError(
+            f"width must be in (0, {COLUMN_WIDTH_IN}] inches (the text column), got {width!r}"
+        )
+    use_book_style()
+    subplots_kw.setdefault("layout", "constrained")
+    return plt.subplots(nrows, ncols, figsize=(width, height), **subplots_kw)
+
+
+def text_heights_px(fig: Any, column_px: int = COLUMN_WIDTH_PX) -> list[tuple[float, str]]:
+    """Height on screen, in pixels, of every visible text of ``fig`` as the book shows it.
+
+    The notebook saves a figure cropped to its drawn content (``bbox_inches="tight"``) at
+    ``fig.dpi``; the page shows that image at its natural size, or shrunk to ``column_px`` when it is
+    wider. A ``s``-point font is then ``s / 72 * dpi * shrink`` pixels high. Explained in Chapter 1.
+
+    Returns
+    -------
+    list of (float, str)
+        ``(pixels, text)`` pairs, smallest first.
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    natural_px = fig.get_tightbbox(renderer).width * fig.dpi
+    shrink = min(1.0, column_px / natural_px)
+    hidden = set()  # the tick labels of an axes turned off are never drawn
+    for ax in fig.axes:
+        if not ax.axison:
+            hidden.update(map(id, ax.get_xticklabels() + ax.get_yticklabels()))
+            hidden.update((id(ax.xaxis.label), id(ax.yaxis.label)))
+    sizes = [
+        (text.get_fontsize() / 72 * fig.dpi * shrink, text.get_text())
+        for text in fig.findobj(Text)
+        if text.get_visible() and text.get_text().strip() and id(text) not in hidden
+    ]
+    return sorted(sizes)
+
+
+def assert_legible(fig: Any, min_px: float = MIN_TEXT_PX, column_px: int = COLUMN_WIDTH_PX) -> None:
+    """Fail when any text of ``fig`` would be smaller than ``min_px`` pixels in the book.
+
+    Every figure cell of the book calls this after drawing, so a figure that is too wide or has too
+    small a font fails the build rather than reaching a reader unreadable. Explained in Chapter 1.
+
+    Raises
+    ------
+    AssertionError
+        Naming the smallest texts and their size in pixels.
+    """
+    too_small = [(px, text) for px, text in text_heights_px(fig, column_px) if px < min_px]
+    if too_small:
+        shown = ", ".join(f"{text!r} at {px:.1f} px" for px, text in too_small[:5])
+        raise AssertionError(
+            f"{len(too_small)} text(s) of the figure would be below {min_px} px in the "
+            f"{column_px}-px column: {shown}; draw it with book_figure() or enlarge the font"
+        )
+
 # One colour per shared weight matrix: the same colour at every step is the point of the figure.
 WEIGHT_COLOURS = {"W_xh": "#1f77b4", "W_hh": "#d62728", "W_hy": "#2ca02c"}
 NODE_STYLE = {
