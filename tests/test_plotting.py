@@ -58,7 +58,7 @@ def test_assert_legible_fails_on_a_wide_figure_shrunk_to_the_column():
     plotting.use_book_style()
     fig, axes = plt.subplots(1, 4, figsize=(16, 3))  # shrunk to 672 px: 9.5 pt becomes ~5 px
     axes[0].set_xlabel("step")
-    with pytest.raises(AssertionError, match="below 9.0 px"):
+    with pytest.raises(AssertionError, match=r"below 9\.0 px"):
         plotting.assert_legible(fig)
     plt.close(fig)
 
@@ -66,7 +66,7 @@ def test_assert_legible_fails_on_a_wide_figure_shrunk_to_the_column():
 def test_assert_legible_fails_on_a_tiny_font_and_ignores_hidden_axes():
     fig, ax = plotting.book_figure()
     ax.text(0.5, 0.5, "footnote", fontsize=5)
-    with pytest.raises(AssertionError, match="'footnote' at 6.9 px"):
+    with pytest.raises(AssertionError, match=r"'footnote' at 6\.9 px"):
         plotting.assert_legible(fig)
     plt.close(fig)
     fig, ax = plotting.book_figure()
