@@ -92,8 +92,9 @@ def text_heights_px(fig: Any, column_px: int = COLUMN_WIDTH_PX) -> list[tuple[fl
     """Height on screen, in pixels, of every visible text of ``fig`` as the book shows it.
 
     The notebook saves a figure cropped to its drawn content (``bbox_inches="tight"``) at
-    ``fig.dpi``; the page shows that image at its natural size, or shrunk to ``column_px`` when it is
-    wider. A ``s``-point font is then ``s / 72 * dpi * shrink`` pixels high. Explained in Chapter 1.
+    ``fig.dpi``; the page shows that image at its natural size, or shrunk to ``column_px`` when
+    it is wider. A ``s``-point font is then ``s / 72 * dpi * shrink`` pixels high. Explained in
+    Chapter 1.
 
     Returns
     -------
@@ -137,6 +138,7 @@ def assert_legible(fig: Any, min_px: float = MIN_TEXT_PX, column_px: int = COLUM
             f"{len(too_small)} text(s) of the figure would be below {min_px} px in the "
             f"{column_px}-px column: {shown}; draw it with book_figure() or enlarge the font"
         )
+
 
 # One colour per shared weight matrix: the same colour at every step is the point of the figure.
 WEIGHT_COLOURS = {"W_xh": "#1f77b4", "W_hh": "#d62728", "W_hy": "#2ca02c"}
@@ -215,6 +217,9 @@ def draw_unrolled_graph(steps: int = 4, ax: Axes | None = None, *, folded: bool 
     add up to ``L``. Every use of a weight matrix has that matrix's colour: the same three matrices
     are used at every step. With ``folded``, the compact recurrent form is drawn on the left.
 
+    Without ``ax`` the figure is drawn with :func:`book_figure`, at most :data:`COLUMN_WIDTH_IN`
+    wide, so that its labels keep their size on the page (check with :func:`assert_legible`).
+
     Returns the matplotlib ``Figure``. Used in Chapter 1.
     """
     steps = _checks.positive_int("steps", steps)
@@ -222,7 +227,10 @@ def draw_unrolled_graph(steps: int = 4, ax: Axes | None = None, *, folded: bool 
     x0 = shift + 0.4
     x_last = x0 + 1.6 * steps
     if ax is None:
-        fig, ax = plt.subplots(figsize=(min(1.2 * (x_last + 1.0), 14), 5.2))
+        width_units, height_units = x_last + 0.6, 5.55  # the axes limits set below
+        # inches per unit of the drawing; a margin for the padding of the saved image
+        scale = min(0.65, (COLUMN_WIDTH_IN - 0.2) / width_units)
+        fig, ax = book_figure(width=scale * width_units, height=scale * height_units)
     else:
         fig = ax.figure
     y_x, y_h, y_o, y_l, y_L = 0.0, 1.3, 2.6, 3.6, 4.75

@@ -72,19 +72,19 @@ class ScalarTrace:
     weights : dict
         ``W_xh, W_hh, b_h, W_hy, b_y`` as floats.
     xs, targets : tuple of float
-        Inputs ``x_t`` and targets ``y*_t``.
+        Inputs ``x_t`` and targets ``y_t``.
     pre : tuple of float
         Pre-activations ``a_t = w_hh h_{t-1} + w_xh x_t + b_h``.
     h : tuple of float
         Hidden states ``h_0 .. h_T``, ``h_t = tanh(a_t)``.
-    y : tuple of float
-        Outputs ``y_t = w_hy h_t + b_y``.
+    outputs : tuple of float
+        Outputs ``o_t = w_hy h_t + b_y``.
     losses : tuple of float
-        ``l_t = (y_t - y*_t)**2 / 2``.
-    dy : tuple of float
-        ``dl_t/dy_t = y_t - y*_t``.
+        ``l_t = (o_t - y_t)**2 / 2``.
+    doutputs : tuple of float
+        ``dl_t/do_t = o_t - y_t``.
     dh_direct : tuple of float
-        The partial derivative ``dl_t/dh_t = w_hy (y_t - y*_t)`` (the local term).
+        The partial derivative ``dl_t/dh_t = w_hy (o_t - y_t)`` (the local term).
     dh_future : tuple of float
         What flows back from step ``t + 1``: ``w_hh * g_{t+1}`` (zero at ``t = T``).
     delta : tuple of float
@@ -94,7 +94,8 @@ class ScalarTrace:
     dpre : tuple of float
         ``g_t = dL/da_t = delta_t * tanh'(a_t)``.
     contributions : dict of str to tuple of float
-        Step t's contribution to each parameter's gradient: ``W_hy: dy_t h_t``, ``b_y: dy_t``,
+        Step t's contribution to each parameter's gradient: ``W_hy: (o_t - y_t) h_t``,
+        ``b_y: o_t - y_t``,
         ``W_hh: g_t h_{t-1}``, ``W_xh: g_t x_t``, ``b_h: g_t``.
     grads : dict of str to float
         The sums of the contributions: ``dL/dW_xh`` and so on.
@@ -109,9 +110,9 @@ class ScalarTrace:
     targets: tuple[float, ...]
     pre: tuple[float, ...]
     h: tuple[float, ...]
-    y: tuple[float, ...]
+    outputs: tuple[float, ...]
     losses: tuple[float, ...]
-    dy: tuple[float, ...]
+    doutputs: tuple[float, ...]
     dh_direct: tuple[float, ...]
     dh_future: tuple[float, ...]
     delta: tuple[float, ...]
@@ -177,7 +178,7 @@ def trace_scalar_rnn(
     """Forward and backward pass of the scalar tanh RNN, by hand, keeping every intermediate.
 
     The model is ``a_t = w_hh h_{t-1} + w_xh x_t + b_h``, ``h_t = tanh(a_t)``,
-    ``y_t = w_hy h_t + b_y``, ``l_t = (y_t - y*_t)**2 / 2`` and ``L = sum_t l_t``: the package's
+    ``o_t = w_hy h_t + b_y``, ``l_t = (o_t - y_t)**2 / 2`` and ``L = sum_t l_t``: the package's
     tanh cell with D = H = V = 1 and :func:`bptt.squared_error` at every step. Plain float
     arithmetic, one statement per equation of Chapter 2, so that each number of Chapter 3's tables
     has exactly one line that produces it.
@@ -187,7 +188,7 @@ def trace_scalar_rnn(
     w_xh, w_hh, b_h, w_hy, b_y : float
         The five scalar weights.
     xs, targets : sequence of float
-        Inputs ``x_1 .. x_T`` and targets ``y*_1 .. y*_T`` (same length T >= 1).
+        Inputs ``x_1 .. x_T`` and targets ``y_1 .. y_T`` (same length T >= 1).
     h0 : float
         The initial state ``h_0``.
 
@@ -215,17 +216,17 @@ def trace_scalar_rnn(
 
     # Forward pass, keeping everything.
     h = [_real("h0", h0)]
-    pre, y, losses = [], [], []
+    pre, o, losses = [], [], []
     for t in range(T):
         a = W * h[t] + U * xs[t] + weights["b_h"]
         pre.append(a)
         h.append(math.tanh(a))
-        y.append(V * h[t + 1] + weights["b_y"])
-        losses.append(0.5 * (y[t] - targets[t]) ** 2)
+        o.append(V * h[t + 1] + weights["b_y"])
+        losses.append(0.5 * (o[t] - targets[t]) ** 2)
 
     # Backward pass, from t = T down to 1.
-    dy = [y[t] - targets[t] for t in range(T)]
-    dh_direct = [V * dy[t] for t in range(T)]
+    do = [o[t] - targets[t] for t in range(T)]
+    dh_direct = [V * do[t] for t in range(T)]
     tanh_deriv = [1.0 - h[t + 1] ** 2 for t in range(T)]
     dh_future, delta, dpre = [0.0] * T, [0.0] * T, [0.0] * T
     flowing_back = 0.0  # dL/dh_T gets nothing from a step T + 1
@@ -239,8 +240,8 @@ def trace_scalar_rnn(
         "W_xh": tuple(dpre[t] * xs[t] for t in range(T)),
         "W_hh": tuple(dpre[t] * h[t] for t in range(T)),  # h[t] is h_{t-1} of step t + 1
         "b_h": tuple(dpre),
-        "W_hy": tuple(dy[t] * h[t + 1] for t in range(T)),
-        "b_y": tuple(dy),
+        "W_hy": tuple(do[t] * h[t + 1] for t in range(T)),
+        "b_y": tuple(do),
     }
     grads = {name: math.fsum(c) for name, c in contributions.items()}
     return ScalarTrace(
@@ -249,9 +250,9 @@ def trace_scalar_rnn(
         targets=targets,
         pre=tuple(pre),
         h=tuple(h),
-        y=tuple(y),
+        outputs=tuple(o),
         losses=tuple(losses),
-        dy=tuple(dy),
+        doutputs=tuple(do),
         dh_direct=tuple(dh_direct),
         dh_future=tuple(dh_future),
         delta=tuple(delta),
@@ -445,9 +446,11 @@ def plot_gradient_decay(
     """Plot ``factor**k`` against the number of steps k back, on a log scale, for several factors.
 
     ``highlight`` (for example the worked example's own factor) is drawn thicker and marked where it
-    crosses ``threshold``, drawn as a dotted line. Returns the figure. Used in Chapter 3.
+    crosses ``threshold``, drawn as a dotted line. Drawn with :func:`bptt.plotting.book_figure`, as
+    wide as the book's text column. Returns the figure. Used in Chapter 3.
     """
-    import matplotlib.pyplot as plt  # imported here so that ``import bptt`` stays light
+    # imported here so that ``import bptt`` stays light
+    from .plotting import COLUMN_WIDTH_IN, book_figure
 
     values = _reals("factors", factors)
     if any(f <= 0 for f in values):
@@ -455,7 +458,8 @@ def plot_gradient_decay(
     steps = _checks.positive_int("steps", steps)
     threshold = _checks.positive_float("threshold", threshold)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.0, 4.2))
+        # a little narrower than the column: the saved image's padding then still fits it
+        fig, ax = book_figure(width=COLUMN_WIDTH_IN - 0.15, height=4.0)
     else:
         fig = ax.figure
     k = np.arange(steps + 1)
@@ -474,7 +478,6 @@ def plot_gradient_decay(
                     (n, highlight**n),
                     textcoords="offset points",
                     xytext=(12, -18),
-                    fontsize=10,
                     bbox={"facecolor": "white", "edgecolor": "grey", "pad": 2.0},
                     zorder=6,
                 )
@@ -484,7 +487,7 @@ def plot_gradient_decay(
     ax.set_xlabel("steps k the gradient has flowed back")
     ax.set_ylabel("relative gradient magnitude (factor$^k$)")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=9, loc="lower left")
+    ax.legend(loc="lower left")
     return fig
 
 
@@ -493,15 +496,18 @@ def draw_gradient_flow(steps: int = 3, ax: Axes | None = None) -> Any:
 
     Forward edges are drawn faintly; backward edges are drawn as dashed arrows against them: from
     each loss down to its state (the direct term ``dl_t/dh_t``), and from each state to the one
-    before (``J_{t+1}^T delta_{t+1}``), ending at ``h_0``. Returns the figure. Used in Chapter 2.
+    before (``J_{t+1}^T delta_{t+1}``), ending at ``h_0``. At most as wide as the book's text column
+    (:data:`bptt.plotting.COLUMN_WIDTH_IN`), so its labels keep their size on the page. Returns the
+    figure. Used in Chapter 2.
     """
-    import matplotlib.pyplot as plt  # imported here so that ``import bptt`` stays light
-
-    from .plotting import _arrow, _node  # the node and edge style of Chapter 1's figure
+    # the node and edge style of Chapter 1's figure; imported here so ``import bptt`` stays light
+    from .plotting import COLUMN_WIDTH_IN, _arrow, _node, book_figure
 
     steps = _checks.positive_int("steps", steps)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(min(2.0 + 2.0 * (steps + 1), 13), 4.4))
+        width_units, height_units = 1.9 * steps + 2.6, 4.6  # the axes limits set below
+        scale = min(0.7, COLUMN_WIDTH_IN / width_units)  # inches per unit of the drawing
+        fig, ax = book_figure(width=scale * width_units, height=scale * height_units)
     else:
         fig = ax.figure
     back = "#6a1b9a"
@@ -529,7 +535,7 @@ def draw_gradient_flow(steps: int = 3, ax: Axes | None = None) -> Any:
             if label:
                 ax.text(
                     start[0] + offset[0] - 0.12,
-                    (start[1] + end[1]) / 2,
+                    (start[1] + end[1]) / 2 + 0.25,
                     label,
                     color=back,
                     fontsize=10,
@@ -539,7 +545,7 @@ def draw_gradient_flow(steps: int = 3, ax: Axes | None = None) -> Any:
         _arrow(ax, (xt, y_h), (xt - 1.9, y_h), back, rad=0.25, linestyle="--", linewidth=1.8)
         ax.text(
             xt - 0.95,
-            y_h + 0.52,
+            y_h + 0.45,
             rf"$J_{t}^\top$",
             color=back,
             fontsize=11,

@@ -151,3 +151,17 @@ def test_dh0_matches_finite_differences():
         grads={"h0": dh0},
     )
     assert report.passed, str(report)
+
+
+def test_first_copy_of_W_hh_contributes_nothing_when_h0_is_zero():
+    # Chapter 1 and Chapter 3: step 1 multiplies its copy of W_hh by h_0; with h_0 = 0 its term
+    # g_1 h_0^T is exactly zero, while dL/dh_0 = W_hh^T g_1 is not.
+    params, inputs, targets, _ = _model(13, 2, 3, 4, 5, 2)
+    steps = per_step_contributions(params, inputs, targets)  # h_0 = 0
+    assert np.all(steps.contributions[0]["W_hh"] == 0.0)
+    assert all(np.any(c["W_hh"] != 0.0) for c in steps.contributions[1:])
+    assert np.any(steps.dh0 != 0.0)
+    # with a nonzero h_0 the first step contributes
+    params, inputs, targets, h0 = _model(13, 2, 3, 4, 5, 2)
+    steps_h0 = per_step_contributions(params, inputs, targets, h0)
+    assert np.any(steps_h0.contributions[0]["W_hh"] != 0.0)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import bptt
+from bptt.plotting import COLUMN_WIDTH_IN, assert_legible, draw_unrolled_graph
 from bptt.worked_example import (
     ScalarTrace,
     draw_gradient_flow,
@@ -32,6 +33,9 @@ def test_trace_one_step_by_hand():
     g = 1.2 * (y - 0.3) * (1 - h * h)
     assert tr.pre == pytest.approx((a,), abs=1e-15)
     assert tr.h == pytest.approx((0.25, h), abs=1e-15)
+    # the output is o_t, the target y_t (the book's notation)
+    assert tr.outputs == pytest.approx((y,), abs=1e-15)
+    assert tr.doutputs == pytest.approx((y - 0.3,), abs=1e-15)
     assert tr.loss == pytest.approx(0.5 * (y - 0.3) ** 2, abs=1e-15)
     assert tr.dh_future == (0.0,)
     assert tr.grads["W_hh"] == pytest.approx(g * 0.25, abs=1e-15)
@@ -234,3 +238,27 @@ def test_figures_have_labels():
         plot_gradient_decay([0.5, -1.0])
     with pytest.raises(TypeError, match="steps must be an integer"):
         draw_gradient_flow(2.5)
+
+
+@pytest.mark.parametrize("folded", [True, False])
+@pytest.mark.parametrize("steps", [1, 2, 4, 6])
+def test_unrolled_graph_fits_the_column_and_is_legible(steps, folded):
+    fig = draw_unrolled_graph(steps, folded=folded)
+    assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-12
+    assert_legible(fig)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("steps", [1, 3, 5])
+def test_gradient_flow_fits_the_column_and_is_legible(steps):
+    fig = draw_gradient_flow(steps)
+    assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-12
+    assert_legible(fig)
+    plt.close(fig)
+
+
+def test_gradient_decay_is_a_book_figure_and_legible():
+    fig = plot_gradient_decay([0.3, 0.5, 0.7, 0.9, 0.99], steps=30, highlight=0.59)
+    assert COLUMN_WIDTH_IN - 0.2 <= fig.get_size_inches()[0] <= COLUMN_WIDTH_IN
+    assert_legible(fig)
+    plt.close(fig)
