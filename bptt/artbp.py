@@ -96,7 +96,7 @@ class PowerLawTruncation:
         _checks.positive_float("alpha", self.alpha)
 
     def probability(self, length: int) -> float:
-        """``1 - ((T0 + L - 1) / (T0 + L)) ** alpha`` for the ``L``-th step, ``L >= 1``."""
+        """The probability to cut right after the ``length``-th step."""
         t0 = self.typical_length
         return float(1.0 - ((t0 + length - 1) / (t0 + length)) ** self.alpha)
 
@@ -131,6 +131,14 @@ def compensation_weights(
         alive &= gen.random(draws) >= c
         survival *= 1.0 - c
     return np.where(alive, 1.0 / survival, 0.0) if survival > 0 else np.zeros(draws)
+
+
+def _cut_probability(schedule: TruncationSchedule, length: int) -> float:
+    """``schedule.probability(length)``, checked to be a probability."""
+    c = schedule.probability(length)
+    if not 0.0 <= c <= 1.0:
+        raise ValueError(f"schedule.probability({length}) must be in [0, 1], got {c}")
+    return c
 
 
 @dataclass
@@ -189,9 +197,9 @@ def artbp(
     check_update(update)
     T = x.shape[0]
 
-    records: list[StepRecord] = []
-    scales: list[float] = []  # scales[i]: factor on the derivative from records[i] to records[i-1]
-    carry = 1.0  # compensation for the uncut point just before the next step
+    records: list[StepRecord] = []  # the current subsequence, oldest first
+    scales: list[float] = []  # scales[i]: factor from records[i] to [i - 1]
+    carry = 1.0  # compensation for the uncut point before the next step
     total = zeros_like_params(params)
     step_losses = np.empty(T)
     lengths: list[int] = []
@@ -200,12 +208,16 @@ def artbp(
         step_losses[t], doutput = loss(readout_forward(params, h), targets[t])
         records.append(StepRecord(cache, h, doutput))
         scales.append(carry)
-        c = schedule.probability(len(records))
-        if not 0.0 <= c <= 1.0:
-            raise ValueError(f"schedule.probability({len(records)}) must be in [0, 1], got {c}")
-        cut = gen.random() < c  # decided with c fixed beforehand: the "anticipated" part
+        c = _cut_probability(schedule, len(records))
+        cut = gen.random() < c  # c was fixed before the draw: "anticipated"
         if cut or t == T - 1:
-            grads = backward_window(params, records, len(records), cell=cell, carry_scales=scales)
+            grads = backward_window(
+                params,
+                records,
+                len(records),
+                cell=cell,
+                carry_scales=scales,
+            )
             for name, g in grads.items():
                 total[name] += g
             lengths.append(len(records))
@@ -215,4 +227,5 @@ def artbp(
         else:
             carry = 1.0 / (1.0 - c)
     loss_sum = _checks.finite_scalar("loss", float(step_losses.sum()))
-    return ARTBPResult(loss_sum, total, h.copy(), len(lengths), T, step_losses, lengths)
+    n_updates = len(lengths)
+    return ARTBPResult(loss_sum, total, h.copy(), n_updates, T, step_losses, lengths)

@@ -43,8 +43,13 @@ class CountingCell:
         """The wrapped cell's initialisation."""
         return self.cell.init_params(*args, **kwargs)
 
-    def step(self, params: Params, h_prev: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """The wrapped cell's step; its cache is wrapped so that its lifetime is counted."""
+    def step(
+        self,
+        params: Params,
+        h_prev: np.ndarray,
+        x: np.ndarray,
+    ) -> tuple[np.ndarray, Any]:
+        """The wrapped cell's step; its cache counts its own lifetime."""
         self.forward_steps += 1
         h, cache = self.cell.step(params, h_prev, x)
         return h, _CountedCache(self, cache)
@@ -58,7 +63,7 @@ class CountingCell:
 
 
 class _CountedCache:
-    """A step cache that tells its :class:`CountingCell` when it is created and freed."""
+    """A step cache that tells its :class:`CountingCell` when it lives."""
 
     def __init__(self, owner: CountingCell, inner: Any) -> None:
         self.owner, self.inner = owner, inner

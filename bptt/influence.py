@@ -2,7 +2,7 @@
 
 A linear system with a scalar parameter ``theta``::
 
-    s_{t+1} = A s_t + theta * b,    A = (I + N) / 2,    loss_t = (s_t^1 - 1)^2 / 2
+    h_t = A h_{t-1} + theta * b,    A = (I + N) / 2,    loss_t = (h_t^1 - 1)^2 / 2
 
 where ``N`` has ones on its superdiagonal (coordinate ``i`` is fed by coordinate ``i + 1``), and
 ``b`` holds ``p`` entries +1 followed by ``n - p`` entries -1. The first coordinate feels ``theta``
@@ -12,8 +12,8 @@ opposite of the short-term one, so a gradient truncated too early has the wrong 
 
 The system is written as a cell of the cell protocol (:class:`InfluenceCell`), with a constant
 input ``x_t = 1`` and the readout ``W_hy = e_1``: truncated BPTT and ARTBP run on it unchanged. The
-exact online gradient comes from forward-mode accumulation, RTRL (:func:`rtrl`): the derivative
-``ds_t/dtheta`` is carried forward with the state.
+exact online gradient comes from forward-mode accumulation, RTRL (:func:`rtrl`): the sensitivity
+``S_t = dh_t/dtheta`` is carried forward with the state.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .truncation import TBPTTResult, UpdateFn
 
 @dataclass(frozen=True)
 class InfluenceCell:
-    """The linear cell ``s_t = A s_{t-1} + b (theta x_t)`` of influence balancing (Chapter 6).
+    """The linear cell ``h_t = A h_{t-1} + b (theta x_t)`` of influence balancing (Chapter 6).
 
     ``theta`` is stored as a ``(1, D)`` array (D = 1: the input is the constant 1), so the cell
     fits the protocol of :mod:`bptt.cells`; ``A`` and ``b`` are fixed by ``n`` and ``p``.
@@ -77,9 +77,18 @@ class InfluenceCell:
         """A Gaussian ``theta``; :func:`influence_problem` sets the task's ``theta_0`` instead."""
         return {"theta": (rng.standard_normal((1, input_size)) * weight_scale).astype(dtype)}
 
-    def step(self, params: Params, h_prev: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """``s_t = s_{t-1} A^T + (x_t theta^T) b^T`` for a batch ``(B, n)``; cache: ``x_t``."""
-        h = h_prev @ self.A.T + (x @ params["theta"].T) * self.b
+    def step(
+        self,
+        params: Params,
+        h_prev: np.ndarray,
+        x: np.ndarray,
+    ) -> tuple[np.ndarray, Any]:
+        """``h_t = A h_{t-1} + b (theta x_t)`` for a batch ``(B, n)`` of rows.
+
+        The cache is ``x_t``, all that the backward step needs.
+        """
+        drive = x @ params["theta"].T  # (B, 1): theta x_t for each sequence
+        h = h_prev @ self.A.T + drive * self.b
         return h, x
 
     def step_backward(
@@ -91,9 +100,9 @@ class InfluenceCell:
         return dh @ self.A, {"theta": u[None, :] @ x}, u[:, None] @ params["theta"]
 
     def step_tangent(self, params: Params, x: np.ndarray, tangent: np.ndarray) -> np.ndarray:
-        """Forward mode: ``ds_t/dtheta`` ``(B, n, D)`` from ``ds_{t-1}/dtheta``, for :func:`rtrl`.
+        """Forward mode: ``S_t = dh_t/dtheta`` ``(B, n, D)`` from ``S_{t-1}``, for :func:`rtrl`.
 
-        Differentiating the step: ``ds_t/dtheta_j = A ds_{t-1}/dtheta_j + x_{t,j} b``.
+        Differentiating the step: ``dh_t/dtheta_j = A dh_{t-1}/dtheta_j + x_{t,j} b``.
         """
         return np.einsum("ik,bkd->bid", self.A, tangent) + self.b[None, :, None] * x[:, None, :]
 
@@ -111,8 +120,9 @@ class InfluenceProblem(NamedTuple):
 def influence_problem(
     steps: int, *, theta: float = 0.5, n: int = 23, p: int = 10, s0: float = 1.0
 ) -> InfluenceProblem:
-    """The stream of ``steps`` steps with the task's defaults ``n = 23``, ``p = 10``, ``s_0 = 1``,
-    ``theta_0 = 0.5``: constant inputs 1, targets 1, readout ``e_1`` (Chapter 6)."""
+    """The stream of ``steps`` steps with the task's defaults ``n = 23``, ``p = 10``,
+    ``theta_0 = 0.5`` and every coordinate of the initial state ``h_0`` equal to ``s0 = 1``:
+    constant inputs 1, targets 1, readout ``e_1`` (Chapter 6)."""
     steps = _checks.positive_int("steps", steps)
     theta = float(_checks.float_array("theta", np.asarray(theta, dtype=float), ndim=0))
     s0 = float(_checks.float_array("s0", np.asarray(s0, dtype=float), ndim=0))
@@ -125,26 +135,26 @@ def influence_problem(
 
 
 def optimal_theta(n: int = 23, p: int = 10) -> float:
-    """The ``theta`` whose stationary state has ``s^1 = 1`` (zero loss): ``1 / (2 (2p - n))``.
+    """The ``theta`` whose stationary state has ``h^1 = 1`` (zero loss): ``1 / (2 (2p - n))``.
 
-    At a fixed point ``s = A s + theta b``, so ``s = theta (I - A)^-1 b``, and
+    At a fixed point ``h = A h + theta b``, so ``h = theta (I - A)^-1 b``, and
     ``(I - A)^-1 = 2 (I - N)^-1 = 2 (I + N + N^2 + ...)`` is twice the upper triangle of ones:
-    ``s^1 = 2 theta (b_1 + ... + b_n) = 2 theta (2p - n)``. Derived in Chapter 6.
+    ``h^1 = 2 theta (b_1 + ... + b_n) = 2 theta (2p - n)``. Derived in Chapter 6.
     """
     cell = InfluenceCell(n, p)
     if 2 * cell.p == cell.n:
-        raise ValueError(f"with 2p = n = {n} the stationary s^1 does not depend on theta")
+        raise ValueError(f"with 2p = n = {n} the stationary h^1 does not depend on theta")
     return 1.0 / (2.0 * (2 * cell.p - cell.n))
 
 
 def stationary_state(theta: float, n: int = 23, p: int = 10) -> np.ndarray:
-    """The fixed point ``s = theta (I - A)^-1 b`` of the system (every orbit converges to it)."""
+    """The fixed point ``h = theta (I - A)^-1 b`` of the system (every orbit converges to it)."""
     cell = InfluenceCell(n, p)
     return float(theta) * np.linalg.solve(np.eye(cell.n) - cell.A, cell.b)
 
 
 def truncated_sensitivity(k: Any, n: int = 23, p: int = 10) -> np.ndarray:
-    """``d s_t^1 / d theta`` seen by a backward pass of ``k`` steps: ``sum_{m < k} (A^m b)_1``.
+    """``d h_t^1 / d theta`` seen by a backward pass of ``k`` steps: ``sum_{m < k} (A^m b)_1``.
 
     ``k`` may be an integer or an array of them; ``k -> infinity`` gives the true long-term
     sensitivity ``2 (2p - n)``. Truncated BPTT follows the sign of this number. Chapter 6.
@@ -174,9 +184,9 @@ def rtrl(
 ) -> TBPTTResult:
     """Exact online gradients by forward-mode accumulation (real-time recurrent learning).
 
-    Carries ``ds_t/dtheta`` forward with the state (``cell.step_tangent``), so the gradient of each
-    step's loss is available at once, with no backward pass and no stored past:
-    ``dl_t/dtheta = (dl_t/ds_t) (ds_t/dtheta)``. ``update(grads, t)`` is called after every step.
+    Carries the sensitivity ``S_t = dh_t/dtheta`` forward with the state (``cell.step_tangent``),
+    so the gradient of each step's loss is available at once, with no backward pass and no stored
+    past: ``dl_t/dtheta = S_t^T dl_t/dh_t``. ``update(grads, t)`` is called after every step.
     Without updates the summed gradients equal full BPTT's exactly; with updates the carried
     derivative mixes past parameter values, as in any online RTRL. The cost per step is that of
     propagating one tangent per parameter entry: affordable here (one parameter), prohibitive for
@@ -189,16 +199,17 @@ def rtrl(
     name = cell.param_names[0]
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
     check_update(update)
-    (T, B), H, dtype = x.shape[:2], h.shape[1], h.dtype
-    tangent = np.zeros((B, H, params[name].size), dtype=dtype)  # ds_0/dtheta = 0
+    (T, B), H = x.shape[:2], h.shape[1]
+    S = np.zeros((B, H, params[name].size), dtype=h.dtype)  # S_0 = 0
     total = zeros_like_params(params)
     step_losses = np.empty(T)
     for t in range(T):
-        tangent = cell.step_tangent(params, x[t], tangent)  # uses s_{t-1}'s tangent, so first
+        S = cell.step_tangent(params, x[t], S)  # S_t = J_t S_{t-1} + local
         h, _ = cell.step(params, h, x[t])
         step_losses[t], doutput = loss(readout_forward(params, h), targets[t])
-        dh, grads = readout_backward(params, h, doutput)
-        grads[name] = np.einsum("bi,bid->d", dh, tangent).reshape(params[name].shape)
+        dh, grads = readout_backward(params, h, doutput)  # dh: dl_t/dh_t
+        dtheta = np.einsum("bi,bid->d", dh, S)  # S_t^T dl_t/dh_t
+        grads[name] = dtheta.reshape(params[name].shape)
         for k, g in grads.items():
             total[k] += g
         if update is not None:

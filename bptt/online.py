@@ -99,6 +99,35 @@ class OnlineRun:
     params: Params = field(repr=False)
 
 
+def _check_online(
+    params: Params,
+    method: Any,
+    trainable: Sequence[str] | None,
+    track: Callable[[Params], float] | None,
+) -> tuple[list[str], Callable[[Params], float]]:
+    """Check ``method`` and ``trainable``; return the trainable names and the tracker."""
+    if not isinstance(method, RTRL | TBPTT | ARTBP):
+        raise TypeError(f"method must be RTRL(), TBPTT(k1, k2) or ARTBP(schedule), got {method!r}")
+    names = list(params) if trainable is None else list(trainable)
+    unknown = [k for k in names if k not in params]
+    if unknown:
+        raise ValueError(f"trainable names {unknown} are not parameters; have {list(params)}")
+    if track is not None:
+        return names, track
+
+    def norm(p: Params) -> float:  # default tracker: the norm of the trainable parameters
+        return float(np.sqrt(sum(float(np.sum(p[k] ** 2)) for k in names)))
+
+    return names, norm
+
+
+def _left_ball(params: Params, names: Sequence[str], radius: float) -> bool:
+    """True if a trainable parameter is non-finite or larger than ``radius`` in absolute value."""
+    return any(
+        not np.all(np.isfinite(params[k])) or np.abs(params[k]).max() > radius for k in names
+    )
+
+
 def online_sgd(
     params: Params,
     inputs: Any,
@@ -142,49 +171,42 @@ def online_sgd(
 
     Explained in Chapter 6.
     """
+    names, track = _check_online(params, method, trainable, track)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)
     divergence = _checks.positive_float("divergence", divergence)
     if decay_steps is not None:
         decay_steps = _checks.positive_float("decay_steps", decay_steps)
     params = {k: np.array(v, copy=True) for k, v in params.items()}
-    names = list(params) if trainable is None else list(trainable)
-    unknown = [k for k in names if k not in params]
-    if unknown:
-        raise ValueError(f"trainable names {unknown} are not parameters; have {list(params)}")
-    if track is None:
-
-        def track(p: Params) -> float:
-            return float(np.sqrt(sum(float(np.sum(p[k] ** 2)) for k in names)))
-
     update_steps: list[int] = []
     tracked: list[float] = []
 
+    # The learner: one SGD step whenever the algorithm has a gradient.
     def update(grads: Params, t: int) -> None:
-        rate = learning_rate if decay_steps is None else learning_rate / (1 + t / decay_steps)
+        rate = learning_rate
+        if decay_steps is not None:  # decreasing steps: eta / (1 + t / tau)
+            rate = learning_rate / (1 + t / decay_steps)
         for k in names:
             params[k] -= rate * grads[k]
-        if any(
-            not np.all(np.isfinite(params[k])) or np.abs(params[k]).max() > divergence
-            for k in names
-        ):
-            raise _DivergedError
+        if _left_ball(params, names, divergence):
+            raise _DivergedError  # stops the algorithm mid-stream
         update_steps.append(t)
         tracked.append(track(params))
 
-    if not isinstance(method, RTRL | TBPTT | ARTBP):
-        raise TypeError(f"method must be RTRL(), TBPTT(k1, k2) or ARTBP(schedule), got {method!r}")
-    common = {"h0": h0, "cell": cell, "loss": loss, "update": update}
+    model = {"h0": h0, "cell": cell, "loss": loss, "update": update}
     step_losses, diverged = np.empty(0), False
-    try:  # the update callback raises _DivergedError to stop the algorithm mid-stream
+    try:
         if isinstance(method, RTRL):
-            result = rtrl(params, inputs, targets, **common)
+            result = rtrl(params, inputs, targets, **model)
         elif isinstance(method, TBPTT):
-            result = tbptt(params, inputs, targets, method.k1, method.k2, **common)
+            k1, k2 = method.k1, method.k2
+            result = tbptt(params, inputs, targets, k1, k2, **model)
         else:
-            result = artbp(params, inputs, targets, method.schedule, rng=rng, **common)
+            schedule = method.schedule
+            result = artbp(params, inputs, targets, schedule, rng=rng, **model)
         step_losses = result.step_losses
     except _DivergedError:
         diverged = True
+    # End of the learner.
     return OnlineRun(
         method.label,
         np.asarray(update_steps, dtype=int),

@@ -94,27 +94,29 @@ def backward_window(
     cell: Cell = TANH,
     carry_scales: Iterable[float] | None = None,
 ) -> Params:
-    """Backpropagate through a window of recorded steps, oldest first in ``steps``.
+    """Backpropagate through a window of recorded steps, oldest first.
 
-    The losses of the newest ``n_losses`` steps are injected; the error signal flows back through
-    every step of the window and stops at its oldest step (the truncation). If ``carry_scales`` is
-    given (one number per step, oldest first), the derivative flowing from step ``s`` back to step
-    ``s - 1`` is multiplied by ``carry_scales[s]`` (ARTBP's compensation factors; the oldest
-    step's scale is never used). Returns the gradient. Explained in Chapter 6.
+    The losses of the newest ``n_losses`` steps are injected; the error
+    signal flows back through every step of the window and stops at its
+    oldest step (the truncation). If ``carry_scales`` is given (one number
+    per step, oldest first), the derivative flowing from step ``s`` back to
+    step ``s - 1`` is multiplied by ``carry_scales[s]`` (ARTBP's
+    compensation factors; the oldest step's scale is never used).
+    Returns the gradient. Explained in Chapter 6.
     """
     steps = list(steps)
     scales = None if carry_scales is None else list(carry_scales)
     grads = zeros_like_params(params)
-    dh_next = None
+    dh_next = None  # the error signal arriving from the step after
     for i in range(len(steps) - 1, -1, -1):
-        record = steps[i]
-        delta = np.zeros_like(record.h) if dh_next is None else dh_next
-        if i >= len(steps) - n_losses:  # this step's loss is one of those injected now
-            dh_direct, readout_grads = readout_backward(params, record.h, record.doutput)
+        cache, h, doutput = steps[i]
+        delta = np.zeros_like(h) if dh_next is None else dh_next
+        if i >= len(steps) - n_losses:  # this step's loss is injected now
+            dh_direct, readout_grads = readout_backward(params, h, doutput)
             delta = delta + dh_direct
             for name, g in readout_grads.items():
                 grads[name] += g
-        dh_next, cell_grads, _ = cell.step_backward(params, record.cache, delta)
+        dh_next, cell_grads, _ = cell.step_backward(params, cache, delta)
         for name, g in cell_grads.items():
             grads[name] += g
         if scales is not None:
@@ -182,7 +184,8 @@ def tbptt(
     check_update(update)
     T = x.shape[0]
 
-    window: deque[StepRecord] = deque(maxlen=k2)  # the only memory that grows with k2, not T
+    # The only memory that grows with k2; nothing grows with T.
+    window: deque[StepRecord] = deque(maxlen=k2)
     total = zeros_like_params(params)
     step_losses = np.empty(T)
     pending = updates = 0

@@ -10,7 +10,9 @@ from bptt.artbp import ConstantTruncation, PowerLawTruncation, mean_length
 from bptt.influence import influence_problem, optimal_theta
 from bptt.online import ARTBP, RTRL, TBPTT, online_sgd
 from bptt.truncation_experiments import (
+    EqualCostRow,
     char_bias_experiment,
+    char_eval_sequence,
     char_online_comparison,
     equal_cost_errors,
     gradient_agreement,
@@ -139,3 +141,33 @@ def test_helpers():
     with pytest.raises(ValueError, match="exact gradient is zero"):
         gradient_agreement(g, {"a": np.zeros(2)})
     assert ConstantTruncation(0.5).survival(2) == 0.25
+
+
+def test_char_eval_sequence_batches_and_errors():
+    trainer, _ = char_bias_experiment(5, 30, (1,), hidden_size=4, batch=2)
+    inputs, targets = char_eval_sequence(trainer, 30, batch=3, spacing=100)
+    assert inputs.shape == targets.shape == (30, 3)
+    start = trainer.data.size // 2
+    np.testing.assert_array_equal(inputs[:, 1], trainer.data[start + 100 : start + 130])
+    np.testing.assert_array_equal(targets[:-1], inputs[1:])  # targets are the next characters
+    with pytest.raises(ValueError, match="too short for 1000 sequences"):
+        char_eval_sequence(trainer, 30, batch=1000)
+    with pytest.raises(ValueError, match="spacing must be"):
+        char_eval_sequence(trainer, 30, batch=2, spacing=10)
+
+
+def test_char_online_comparison_parallel_streams():
+    trainer, _ = char_bias_experiment(5, 30, (1,), hidden_size=4, batch=1)
+    kw = {"learning_rates": (0.01,), "seeds": (0,), "held_out_chars": 20}
+    base, one = char_online_comparison(trainer, 40, **kw)
+    base4, four = char_online_comparison(trainer, 40, batch=4, **kw)
+    assert base == base4 and len(one) == len(four) == 2
+    assert one[0].held_out_loss != four[0].held_out_loss  # a different stream layout
+    with pytest.raises(ValueError, match="fewer than batch"):
+        char_online_comparison(trainer, 3, batch=4, **kw)
+
+
+def test_equal_cost_row_summaries():
+    row = EqualCostRow(8, 2.0, np.array([1.0, 3.0, 4.0, 10.0]), 5.0)
+    assert row.artbp_sq_error == 4.5 and row.artbp_median == 3.5 and row.artbp_closer == 1
+    assert row.artbp_sq_error_stderr == pytest.approx(np.std([1, 3, 4, 10], ddof=1) / 2)
