@@ -8,7 +8,8 @@ position, RNG state, package version) as UTF-8 JSON in one extra ``uint8`` array
   code, whoever wrote it.
 - **Nothing is lost on a crash.** :func:`save_checkpoint` writes to a temporary file in the target's
   directory and moves it into place with ``os.replace``, which is atomic: the old file is replaced
-  by a complete new one or not at all.
+  by a complete new one or not at all. A temporary file left by a save that was killed is removed
+  by the next save or load of the same path.
 - **Damage is detected.** A SHA-256 of every array (name, dtype, shape, bytes) and of the metadata
   is stored inside the file and checked on load, so a truncated, corrupted or edited checkpoint
   raises a :class:`CheckpointError` that says so, instead of silently loading wrong numbers.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -67,6 +69,104 @@ def _digest(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> st
     return h.hexdigest()
 
 
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with numpy scalars made Python ones; a TypeError names what JSON cannot hold."""
+    if isinstance(value, np.generic):  # np.int64(3), np.float32(0.5), np.bool_(True), ...
+        value = value.item()
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError(f"{where} keys must be strings, got {key!r}")
+        return {key: _plain(v, f"{where}[{key!r}]") for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(
+        f"{where} must be a str, int, float, bool, None, list or dict (stored as JSON), "
+        f"got {type(value).__name__}; convert it first (arrays: .tolist())"
+    )
+
+
+def _temporary_file(path: Path) -> tuple[int, str]:
+    """Create the hidden file a save writes first: ``.NAME.PID.XXXXXXXX.tmp`` next to ``path``."""
+    return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists but belongs to another user
+        return True
+    return True
+
+
+def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that killed saves of ``path`` left behind; returns them.
+
+    Only files named like :func:`save_checkpoint`'s temporaries for this very path, written by a
+    process that no longer exists, are removed: a save in progress elsewhere is never touched.
+    Explained in Appendix A1.
+    """
+    path = Path(path)
+    if os.name != "posix":  # os.kill(pid, 0) tests for a process only on POSIX
+        return []
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")
+    removed = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and not _process_exists(int(match.group(1))):
+            try:
+                entry.unlink()
+            except OSError:
+                continue
+            removed.append(entry)
+    return removed
+
+
+def _file_mode() -> int:
+    """Permissions of a new file under the current umask (``mkstemp`` alone gives 0600)."""
+    umask = os.umask(0)  # reading the umask means setting it: put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _write_error(err: OSError, path: Path) -> OSError:
+    """The same kind of OSError, naming the user's path instead of the hidden temporary file."""
+    reason = err.strerror or str(err)
+    return type(err)(
+        f"cannot write checkpoint {str(path)!r}: {reason}; any previous file there is unchanged"
+    )
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Raise an error naming ``path`` if a checkpoint could not be saved there; returns the path.
+
+    Catches before training what would otherwise fail at the first save, after the training it was
+    meant to keep: a directory or device where the file should go, a folder that does not exist
+    or cannot be written. It creates and deletes one temporary file. Explained in Appendix A1.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise IsADirectoryError(f"checkpoint {str(path)!r} is {kind}; give a file name")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {str(path.parent)!r} does not exist")
+    try:
+        fd, tmp = _temporary_file(path)
+    except OSError as err:
+        raise _write_error(err, path) from None
+    os.close(fd)
+    os.unlink(tmp)
+    return path
+
+
 def save_checkpoint(
     path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
 ) -> Path:
@@ -79,35 +179,47 @@ def save_checkpoint(
     arrays : dict of str to ndarray
         Numeric arrays (no object arrays: they would need pickle).
     metadata : dict
-        JSON-serialisable values. ``format``, ``format_version`` and ``sha256`` are added.
+        JSON-serialisable values (numpy scalars are converted to Python numbers). ``format``,
+        ``format_version`` and ``sha256`` are added.
 
     The file is first written in full to a temporary file next to ``path`` (same directory, so the
-    same filesystem) and then renamed over ``path`` with ``os.replace``; an interrupted save leaves
-    the previous checkpoint untouched. Explained in Appendix A1.
+    same filesystem) and then renamed over ``path`` with ``os.replace``; an interrupted or failed
+    save leaves the previous checkpoint untouched, and the error names ``path``. The new file gets
+    the permissions the umask allows. Explained in Appendix A1.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"checkpoint directory {str(path.parent)!r} does not exist")
+    if path.exists() and not path.is_file():
+        raise IsADirectoryError(f"checkpoint {str(path)!r} exists and is not a regular file")
     clean: dict[str, np.ndarray] = {}
     for name, value in arrays.items():
         a = np.asarray(value)
         if a.dtype.hasobject or name == _META_KEY:
             raise TypeError(f"checkpoint array {name!r} must be numeric, got dtype {a.dtype}")
         clean[name] = a
-    meta = {**metadata, "format": FORMAT, "format_version": FORMAT_VERSION}
+    meta = _plain({**metadata, "format": FORMAT, "format_version": FORMAT_VERSION}, "metadata")
     meta.pop("sha256", None)
     meta["sha256"] = _digest(clean, meta)
     meta_bytes = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_leftovers(path)
     try:
+        fd, tmp = _temporary_file(path)
+    except OSError as err:
+        raise _write_error(err, path) from None
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **clean, **{_META_KEY: meta_bytes})
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _write_error(err, path) from err
         raise
     return path
 
@@ -127,8 +239,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     Explained in Appendix A1.
     """
     path = Path(path)
+    remove_leftovers(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it, and say so
+        raise CheckpointError(
+            f"{str(path)!r} is not a bptt checkpoint: not a readable .npz archive (another kind "
+            "of file, or a truncated one)"
+        )
     try:
         # Open the file ourselves: np.load leaves its own handle open when the zip is damaged.
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:

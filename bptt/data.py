@@ -11,6 +11,7 @@ import contextlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +46,12 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     FileNotFoundError
         If ``path`` does not exist or is not a file.
     ValueError
-        If the bytes are not valid ``encoding`` (the message gives the byte offset), or the file
-        is empty.
+        If ``encoding`` is not a text encoding, the bytes are not valid ``encoding`` (the message
+        gives the byte offset), or the file is empty.
 
     Explained in Chapter 4 and Appendix A1.
     """
+    check_encoding(encoding)
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"text file {str(p)!r} does not exist or is not a file")
@@ -62,9 +64,31 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
             f"(0x{raw[err.start]:02x}) cannot be decoded; convert the file to {encoding} "
             "or pass its encoding"
         ) from None
+    except UnicodeError as err:  # codecs such as idna fail without a byte offset
+        raise ValueError(f"text file {str(p)!r} is not valid {encoding}: {err}") from None
     if not text:
         raise ValueError(f"text file {str(p)!r} is empty")
     return text
+
+
+def check_encoding(encoding: str) -> str:
+    """Return ``encoding`` if Python can decode text with it, else raise a ``ValueError``.
+
+    Explained in Appendix A1.
+    """
+    if not isinstance(encoding, str):
+        raise TypeError(f"encoding must be a str such as 'utf-8', got {encoding!r}")
+    try:
+        codecs.lookup(encoding)
+        b"x".decode(encoding)  # codecs that are not text encodings (rot13, base64) refuse this
+    except LookupError:
+        raise ValueError(
+            f"encoding must be a text encoding such as 'utf-8', 'latin-1' or 'utf-16', "
+            f"got {encoding!r}"
+        ) from None
+    except UnicodeError:  # a real text encoding that cannot decode a lone b"x" (utf-16, ...)
+        pass
+    return encoding
 
 
 @dataclass(frozen=True)
@@ -97,5 +121,12 @@ class Vocabulary:
         return np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The text spelled by ``ids``."""
-        return "".join(self.chars[int(i)] for i in ids)
+        """The text spelled by ``ids``; an id outside ``[0, V)`` raises (no wrap-around for -1)."""
+        out = []
+        for position, i in enumerate(ids):
+            if isinstance(i, bool) or not isinstance(i, Integral):
+                raise TypeError(f"ids[{position}] must be an integer id, got {i!r}")
+            if not 0 <= i < self.size:
+                raise ValueError(f"ids[{position}] must be an id in [0, {self.size}), got {i}")
+            out.append(self.chars[i])
+        return "".join(out)

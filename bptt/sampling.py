@@ -7,7 +7,6 @@ import numpy as np
 from . import _checks
 from .cells import TANH, Cell, Params
 from .data import Vocabulary
-from .losses import softmax
 from .params import as_generator, check_params
 from .readout import readout_forward
 
@@ -39,7 +38,9 @@ def sample(
         Text fed through the model first, to set the state (and, if no ``h0`` is given, the
         first prediction); empty means start from a zero state and a uniformly drawn character.
     temperature : float
-        Divides the logits: below 1 sharper and more repetitive, above 1 more random.
+        Divides the logits: below 1 sharper and more repetitive, above 1 more random. Any finite
+        value > 0 works: as it goes to 0 the draw becomes the most likely character (greedy),
+        computed without overflow even for ``1e-310``.
     h0 : ndarray, shape (1, H), optional
         Starting state.
     cell : Cell
@@ -69,7 +70,20 @@ def sample(
     out = []
     for _ in range(length):
         h, _ = cell.step(params, h, eye[current : current + 1])
-        p = softmax(readout_forward(params, h)[0] / temperature)
+        p = _probabilities(readout_forward(params, h)[0], temperature)
         current = int(gen.choice(V, p=p))
         out.append(current)
     return vocab.decode(out)
+
+
+def _probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(logits / temperature)``, stable for any temperature > 0 (Chapter 4).
+
+    Shifting by the largest logit *before* dividing keeps every exponent <= 0, with exactly 0 for
+    the most likely character; a tiny temperature only sends the others to ``-inf`` (probability 0).
+    """
+    shifted = logits.astype(np.float64) - logits.max()
+    with np.errstate(over="ignore"):  # -1 / 1e-310 overflowing to -inf is the intended limit
+        exponents = shifted / temperature
+    p = np.exp(exponents)
+    return p / p.sum()

@@ -9,6 +9,10 @@ update every ``k1`` characters, backpropagated through the last ``k2``. Everythi
 the next step (parameters, optimiser state, carried state, position, step, smoothed loss and RNG
 state) can be saved with :meth:`CharModelTrainer.save` and restored with
 :meth:`CharModelTrainer.load`, so an interrupted run resumes bit for bit.
+
+Divergence is detected two ways: a loss or gradient that is not finite stops the step before the
+update, and a loss that stays far above the uniform model's (see :data:`DIVERGENCE_FACTOR` and
+:data:`DIVERGENCE_STEPS`) sets :attr:`CharModelTrainer.diverged`.
 """
 
 from __future__ import annotations
@@ -26,13 +30,25 @@ from .cells import Params
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .clip import clip_by_global_norm, clip_by_value, global_norm
 from .data import Vocabulary
+from .losses import softmax_cross_entropy
 from .optim import Optimizer, make_optimizer
 from .params import as_generator, init_params
-from .rnn import loss_and_grads
+from .rnn import loss_and_grads, rnn_forward
 from .truncation import check_truncation, tbptt
 
 CHECKPOINT_KIND = "char-rnn/tanh"
 """The ``kind`` recorded in a trainer's checkpoint; other kinds are refused on load."""
+
+DIVERGENCE_FACTOR = 10.0
+"""A chunk loss above this many times the uniform model's (``initial_loss``) is far too high."""
+
+DIVERGENCE_STEPS = 50
+"""Training has diverged when the chunk loss stayed far too high for this many steps in a row."""
+
+MEMORY_COPIES = 10
+"""How many parameter-sized arrays training holds at once, at most: the parameters, their
+gradients and clipped gradients, up to two optimiser slots (Adam) and the copies a checkpoint
+makes of them, and temporaries (Adam measured: 8.7)."""
 
 
 @dataclass
@@ -69,6 +85,12 @@ class TrainConfig:
             _checks.positive_float("clip_norm", self.clip_norm)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        largest = float(np.finfo(self.dtype).max)
+        if self.weight_scale > largest / 1e3:  # normal draws reach several times the scale
+            raise ValueError(
+                f"weight_scale must be below {largest / 1e3:.3g} for {self.dtype} (initial "
+                f"weights would overflow), got {self.weight_scale}"
+            )
         _checks.positive_int("seed", self.seed, minimum=0)
         make_optimizer(self.optimizer, self.learning_rate)
         k1, k2 = self.truncation
@@ -86,6 +108,18 @@ class TrainConfig:
         k2 = self.seq_length if self.k2 is None else self.k2
         k1 = k2 if self.k1 is None else self.k1
         return k1, k2
+
+    def memory_bytes(self, vocab_size: int) -> int:
+        """About how many bytes training needs with a vocabulary of ``vocab_size`` characters.
+
+        :data:`MEMORY_COPIES` parameter-sized arrays plus the activations of one chunk: an
+        estimate to refuse a configuration before allocating it. Explained in Appendix A1.
+        """
+        H, V, T = self.hidden_size, vocab_size, self.seq_length
+        n_params = H * V + H * H + H + V * H + V  # W_xh, W_hh, b_h, W_hy, b_y
+        n_activations = (T + 1) * H * 3 + T * V * 2  # states, pre-activations, outputs, ...
+        itemsize = np.dtype(self.dtype).itemsize
+        return itemsize * (MEMORY_COPIES * n_params + n_activations)
 
 
 @dataclass
@@ -150,6 +184,7 @@ class CharModelTrainer:
         self.step_count = 0
         # The loss of a model that predicts uniformly: -log(1/V) per character.
         self.smoothed_loss = float(np.log(V) * self.config.seq_length)
+        self.steps_above_limit = 0  # consecutive steps whose loss exceeded `loss_limit`
 
     @property
     def initial_loss(self) -> float:
@@ -157,19 +192,53 @@ class CharModelTrainer:
         return float(np.log(self.vocab.size) * self.config.seq_length)
 
     @property
+    def loss_limit(self) -> float:
+        """``DIVERGENCE_FACTOR * initial_loss``: far worse than guessing uniformly."""
+        return DIVERGENCE_FACTOR * self.initial_loss
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the last :data:`DIVERGENCE_STEPS` chunk losses all exceeded :attr:`loss_limit`.
+
+        A run that gets there is not learning: the loss of an untrained model is ``initial_loss``,
+        and a model this much worse assigns the right character a vanishing probability.
+        """
+        return self.steps_above_limit >= DIVERGENCE_STEPS
+
+    @property
     def steps_per_epoch(self) -> int:
         """Number of chunks in one pass over the text (the last partial chunk is skipped)."""
         return (self.data.size - 1) // self.config.seq_length
 
+    def _upcoming(self) -> tuple[int, np.ndarray]:
+        """Where the next chunk starts and the state it starts from, without moving on."""
+        if self.position + self.config.seq_length + 1 > self.data.size:
+            return 0, np.zeros_like(self.h)  # wrap around: start over from a zero state
+        return self.position, self.h
+
     def next_chunk(self) -> tuple[np.ndarray, np.ndarray]:
         """The next ``(inputs, targets)`` as ``(T, 1)`` ids; wraps around (and resets ``h``)."""
         T = self.config.seq_length
-        if self.position + T + 1 > self.data.size:
-            self.position = 0
-            self.h = np.zeros_like(self.h)
-        chunk = self.data[self.position : self.position + T + 1]
-        self.position += T
+        start, self.h = self._upcoming()
+        chunk = self.data[start : start + T + 1]
+        self.position = start + T
         return chunk[:-1, None], chunk[1:, None]
+
+    def next_loss(self) -> float:
+        """The loss the current parameters get on the chunk the next step will train on.
+
+        Changes nothing: a check that the model is still good before it is saved (``inf`` if its
+        outputs are no longer finite). Explained in Appendix A1.
+        """
+        start, h = self._upcoming()
+        chunk = self.data[start : start + self.config.seq_length + 1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                outputs, _ = rnn_forward(self.params, chunk[:-1, None], h)
+                loss, _ = softmax_cross_entropy(outputs, chunk[1:, None], overwrite_logits=True)
+            except ValueError:  # the outputs are not finite
+                return float("inf")
+        return loss if np.isfinite(loss) else float("inf")
 
     def _apply(self, grads: Params, _t: int = 0) -> None:
         """Check, clip and apply one gradient (also TBPTT's ``update`` callback)."""
@@ -208,6 +277,8 @@ class CharModelTrainer:
         self.h = h
         self.step_count += 1
         self.smoothed_loss = 0.999 * self.smoothed_loss + 0.001 * loss
+        # Far worse than uniform guessing, step after step, is divergence too (see `diverged`).
+        self.steps_above_limit = self.steps_above_limit + 1 if loss > self.loss_limit else 0
         return loss
 
     def train(

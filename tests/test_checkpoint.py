@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import zipfile
 
 import numpy as np
 import pytest
 
 import bptt
-from bptt.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from bptt.checkpoint import (
+    CheckpointError,
+    check_writable,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from bptt.train import CharModelTrainer, TrainConfig
 
 
@@ -161,3 +171,117 @@ def test_load_model_refuses_a_foreign_checkpoint(tmp_path):
     path = save_checkpoint(tmp_path / "m.npz", _arrays(), {"vocab": ["a"]})
     with pytest.raises(CheckpointError, match="usable model"):
         load_model(path)
+
+
+def test_numpy_scalars_in_metadata_are_stored_as_python_numbers(tmp_path):
+    meta = {
+        "step": np.int64(7),
+        "lr": np.float32(0.5),
+        "done": np.bool_(True),
+        "nested": {"sizes": [np.int32(3), np.uint8(4)], "name": np.str_("x")},
+    }
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "m.npz", _arrays(), meta))
+    assert ckpt.metadata["step"] == 7 and type(ckpt.metadata["step"]) is int
+    assert ckpt.metadata["lr"] == 0.5 and ckpt.metadata["done"] is True
+    assert ckpt.metadata["nested"] == {"sizes": [3, 4], "name": "x"}
+
+
+@pytest.mark.parametrize(
+    ("meta", "where"),
+    [
+        ({"weights": np.zeros(3)}, r"metadata\['weights'\]"),
+        ({"config": {"when": object()}}, r"metadata\['config'\]\['when'\]"),
+        ({"sizes": [1, 2j]}, r"metadata\['sizes'\]\[1\]"),
+        ({"ids": {1: "a"}}, r"metadata\['ids'\] keys must be strings"),
+    ],
+)
+def test_metadata_that_json_cannot_hold_is_named(tmp_path, meta, where):
+    with pytest.raises(TypeError, match=where):
+        save_checkpoint(tmp_path / "m.npz", _arrays(), meta)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_checkpoints_respect_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        path = save_checkpoint(tmp_path / "m.npz", _arrays(), {})
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_leftovers_of_killed_saves_are_removed_on_the_next_save_and_load(tmp_path):
+    path = save_checkpoint(tmp_path / "m.npz", _arrays(), {"step": 1})
+    dead = tmp_path / f".m.npz.{_dead_pid()}.abcd_123.tmp"
+    alive = tmp_path / f".m.npz.{os.getpid()}.zzzzzzzz.tmp"  # a save in progress: keep it
+    other = tmp_path / f".m.npz.1.npz.{_dead_pid()}.abcdefgh.tmp"  # another checkpoint's
+    unrelated = tmp_path / ".m.npz.notes.tmp"
+    for leftover in (dead, alive, other, unrelated):
+        leftover.write_bytes(b"half a checkpoint")
+    save_checkpoint(path, _arrays(), {"step": 2})
+    assert not dead.exists() and alive.exists() and other.exists() and unrelated.exists()
+    dead.write_bytes(b"again")
+    assert load_checkpoint(path).metadata["step"] == 2
+    assert not dead.exists()
+
+
+def test_a_failed_write_names_the_checkpoint_not_the_temporary_file(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.npz", _arrays(), {"step": 1})
+    before = path.read_bytes()
+
+    def full_disk(file, *args, **kwargs):
+        file.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match=r"cannot write checkpoint .*m\.npz'.*No space left") as err:
+        save_checkpoint(path, _arrays(), {"step": 2})
+    assert ".tmp" not in str(err.value)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_saving_onto_a_directory_or_device_is_refused(tmp_path):
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="not a regular file"):
+        save_checkpoint(tmp_path / "d.npz", _arrays(), {})
+    with pytest.raises(IsADirectoryError, match="not a regular file"):
+        save_checkpoint("/dev/null", _arrays(), {})
+
+
+def test_check_writable(tmp_path, monkeypatch):
+    assert check_writable(tmp_path / "m.npz") == tmp_path / "m.npz"
+    assert list(tmp_path.iterdir()) == []  # its probe file is gone
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        check_writable(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_writable(tmp_path / "no" / "m.npz")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "/x/.m.npz.1.tmp")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(
+        PermissionError, match=r"cannot write checkpoint .*m\.npz': Permission"
+    ) as e:
+        check_writable(tmp_path / "m.npz")
+    assert ".tmp" not in str(e.value)
+
+
+@pytest.mark.parametrize("content", [b"The Zen of Python\n", b"\x93NUMPY not really", b""])
+def test_a_file_that_is_not_an_archive_is_not_a_checkpoint(tmp_path, content):
+    path = tmp_path / "x.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="is not a bptt checkpoint") as err:
+        load_checkpoint(path)
+    assert "pickle" not in str(err.value)
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(CheckpointError, match="is not a bptt checkpoint"):
+        load_checkpoint(tmp_path / "a.npy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ import numpy as np
 import pytest
 
 import bptt
+import bptt.cli
 from bptt.checkpoint import load_checkpoint, load_model
+from bptt.faults import DroppedRecurrenceCell
 
 # Small and fast: the Zen of Python, 16 hidden units, 20-character chunks.
 SMALL = ["--hidden-size", "16", "--seq-length", "20", "--no-progress", "--sample-every", "0"]
@@ -121,11 +124,12 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, zen):
             if line.startswith("step 20/"):
                 break
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    assert "interrupted: saved step" in out and "Traceback" not in err
+    assert "stopped by SIGINT: saved step" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
     stopped = load_checkpoint(tmp_path / "int.npz").metadata["step"]
     assert stopped >= 20
 
@@ -141,12 +145,18 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, zen):
         np.testing.assert_array_equal(a[k], b[k])
 
 
-def test_gradcheck_passes_and_fails_with_exit_status(tmp_path):
+def test_gradcheck_passes_and_fails_with_exit_status(tmp_path, monkeypatch, capsys):
     result = run("gradcheck", "--hidden-size", 5, "--seq-length", 4, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "PASSED" in result.stdout and "W_hh" in result.stdout
-    failing = run("gradcheck", "--algorithm", "stepwise", "--tol", "1e-30", cwd=tmp_path)
-    assert failing.returncode == 1 and "FAILED" in failing.stdout
+    # A BPTT with a bug (Chapter 5's dropped recurrence) fails the check: exit status 1.
+    broken = functools.partial(bptt.loss_and_grads_stepwise, cell=DroppedRecurrenceCell())
+    monkeypatch.setattr(bptt.cli, "loss_and_grads_stepwise", broken)
+    assert bptt.cli.main(["gradcheck", "--algorithm", "stepwise"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    # So does a check whose finite differences are too coarse to tell (a step far too large).
+    coarse = run("gradcheck", "--eps", 3, cwd=tmp_path)
+    assert coarse.returncode == 1 and "Traceback" not in coarse.stderr, coarse.stderr
 
 
 @pytest.mark.parametrize(
@@ -205,12 +215,15 @@ def test_corrupted_checkpoint_is_refused(tmp_path, zen):
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, zen):
+    assert run("train", zen, *SMALL, "--steps", 20, cwd=tmp_path).returncode == 0
+    good = (tmp_path / "model.npz").read_bytes()
     args = ["--optimizer", "adam", "--lr", "1e37", "--dtype", "float32", "--no-clip"]
-    result = run("train", zen, *SMALL, *args, "--steps", 50, "--checkpoint-every", 1, cwd=tmp_path)
-    assert_one_line_error(result, "training stopped at step", "last good checkpoint", code=3)
-    params, _, meta = load_model(tmp_path / "model.npz")
-    assert 1 <= meta["step"] < 50
-    assert all(np.all(np.isfinite(p)) for p in params.values())
+    result = run(
+        "train", zen, *SMALL, *args, "--steps", 50, "--checkpoint-every", 1, "--overwrite",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(result, "training stopped at step", "'model.npz' was not changed", code=3)
+    assert (tmp_path / "model.npz").read_bytes() == good  # the diverged model was never saved
 
 
 def test_progress_bar_with_tqdm(tmp_path, zen):

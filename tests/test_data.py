@@ -77,3 +77,33 @@ def test_read_text_empty(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(ValueError, match="is empty"):
         bptt.read_text(path)
+
+
+def test_decode_refuses_ids_outside_the_vocabulary():
+    vocab = bptt.Vocabulary.from_text("abc")
+    assert vocab.decode(np.array([2, 0, 1])) == "cab"
+    with pytest.raises(ValueError, match=r"ids\[0\] must be an id in \[0, 3\), got -1"):
+        vocab.decode([-1])  # not the last character, as Python's indexing would give
+    with pytest.raises(ValueError, match=r"ids\[2\] must be an id in \[0, 3\), got 3"):
+        vocab.decode([0, 1, 3])
+    with pytest.raises(TypeError, match=r"ids\[0\] must be an integer id, got 1.5"):
+        vocab.decode([1.5])
+    with pytest.raises(TypeError, match=r"ids\[0\] must be an integer id, got True"):
+        vocab.decode([True])
+
+
+@pytest.mark.parametrize("encoding", ["bogus-enc", "rot13", "base64", "hex", ""])
+def test_read_text_refuses_what_is_not_a_text_encoding(tmp_path, encoding):
+    path = tmp_path / "a.txt"
+    path.write_text("hello", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"encoding must be a text encoding.*got '{encoding}'"):
+        bptt.read_text(path, encoding=encoding)
+
+
+def test_check_encoding():
+    from bptt.data import check_encoding
+
+    for name in ("utf-8", "latin-1", "utf-16", "cp1252", "UTF8"):
+        assert check_encoding(name) == name
+    with pytest.raises(TypeError, match="encoding must be a str"):
+        check_encoding(None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 import bptt
-from bptt.train import CharModelTrainer, TrainConfig
+from bptt.train import MEMORY_COPIES, CharModelTrainer, TrainConfig
 
 TEXT = bptt.zen_of_python()
 
@@ -118,3 +120,61 @@ def test_public_api_of_chapter_4_still_works():
     assert abs(trainer.initial_loss - np.log(trainer.vocab.size) * 12) < 1e-12
     assert isinstance(trainer.train_step(), float)
     assert trainer.params["W_hh"].shape == (16, 16)
+
+
+@pytest.mark.parametrize("text", [TEXT, "abcdefghij" * 3])  # the second wraps around at once
+def test_next_loss_is_the_next_steps_loss_and_changes_nothing(text):
+    trainer = CharModelTrainer(text, TrainConfig(hidden_size=8, seq_length=6))
+    for _ in range(7):
+        before = (trainer.position, trainer.h.copy(), trainer.rng.bit_generator.state)
+        predicted = trainer.next_loss()
+        assert trainer.position == before[0] and trainer.rng.bit_generator.state == before[2]
+        np.testing.assert_array_equal(trainer.h, before[1])
+        assert trainer.train_step() == predicted
+
+
+def test_a_loss_far_above_uniform_for_many_steps_is_divergence():
+    from bptt.train import DIVERGENCE_FACTOR, DIVERGENCE_STEPS
+
+    config = TrainConfig(hidden_size=8, seq_length=10, optimizer="sgd", learning_rate=1e6)
+    trainer = CharModelTrainer(TEXT, TrainConfig(**{**vars(config), "clip_value": None}))
+    assert trainer.loss_limit == DIVERGENCE_FACTOR * trainer.initial_loss
+    trainer.train(DIVERGENCE_STEPS)  # the first step is still the untrained model's
+    assert trainer.steps_above_limit == DIVERGENCE_STEPS - 1 and not trainer.diverged
+    trainer.train_step()
+    assert trainer.diverged and trainer.next_loss() > trainer.loss_limit
+    healthy = CharModelTrainer(TEXT, TrainConfig(hidden_size=8, seq_length=10))
+    healthy.train(3 * DIVERGENCE_STEPS)
+    assert healthy.steps_above_limit == 0 and not healthy.diverged
+
+
+def test_initial_weights_that_would_overflow_are_refused():
+    with pytest.raises(ValueError, match=r"weight_scale must be below 3.4e\+35 for float32"):
+        CharModelTrainer(TEXT, TrainConfig(weight_scale=1e37, dtype="float32"))
+    CharModelTrainer(TEXT, TrainConfig(hidden_size=4, weight_scale=1e37))  # fine in float64
+
+
+def test_memory_estimate():
+    small, big = TrainConfig(hidden_size=100), TrainConfig(hidden_size=1_000_000)
+    params = 100 * 45 * 2 + 100 * 100 + 100 + 45
+    assert 8 * MEMORY_COPIES * params < small.memory_bytes(45) < 8 * MEMORY_COPIES * params + 1e5
+    assert big.memory_bytes(45) > 8 * 10**12 * 8  # H * H float64 entries, many times over
+    half = TrainConfig(hidden_size=1_000_000, dtype="float32").memory_bytes(45)
+    assert half * 2 == pytest.approx(big.memory_bytes(45), rel=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "adam"])
+def test_the_memory_estimate_bounds_what_training_uses(tmp_path, optimizer):
+    """Measured with tracemalloc (numpy reports its arrays to it): building, steps, save."""
+    config = TrainConfig(hidden_size=512, optimizer=optimizer, learning_rate=0.01, clip_norm=1.0)
+    tracemalloc.start()
+    try:
+        trainer = CharModelTrainer(TEXT, config)
+        for _ in range(2):
+            trainer.train_step()
+        trainer.next_loss()
+        trainer.save(tmp_path / "m.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < config.memory_bytes(trainer.vocab.size)
