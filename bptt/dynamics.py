@@ -71,6 +71,54 @@ ACTIVATION_DERIVATIVE_BOUND = {"tanh": 1.0, "sigmoid": 0.25}
 ``sigma'(0) = 1/4``."""
 
 
+SATURATION_LEVEL = 0.1
+"""A tanh unit counts as *saturated* when its slope ``tanh'(a) = 1 - tanh(a)**2`` is below this."""
+
+
+def tanh_derivative(a: object) -> np.ndarray:
+    """The slope ``tanh'(a) = 1 - tanh(a)**2`` elementwise; it is 1 at 0 and below 1 elsewhere.
+
+    Explained in Chapter 8.
+    """
+    arr = np.asarray(a)
+    if np.issubdtype(arr.dtype, np.integer):  # tanh'(0) with an integer 0 is fine
+        arr = arr.astype(np.float64)
+    arr = _checks.float_array("a", arr)
+    return 1.0 - np.tanh(arr) ** 2
+
+
+def saturation_threshold(level: float = SATURATION_LEVEL) -> float:
+    """The ``|a|`` beyond which ``tanh'(a) < level``: ``artanh(sqrt(1 - level))``.
+
+    Parameters
+    ----------
+    level : float
+        A slope in (0, 1).
+
+    Explained in Chapter 8.
+    """
+    level = _checks.positive_float("level", level)
+    if not level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    return float(np.arctanh(np.sqrt(1.0 - level)))
+
+
+def saturated_fraction(hs: object, level: float = SATURATION_LEVEL) -> float:
+    """Fraction of the entries of tanh states ``hs`` whose slope ``1 - h**2`` is below ``level``.
+
+    ``hs`` is any array of tanh outputs (for instance ``RNNCache.hs[1:]``, without ``h_0``), so
+    every entry lies in [-1, 1]. A saturated unit passes less than ``level`` of the signal it
+    receives, forwards and backwards. Explained in Chapter 8.
+    """
+    h = _checks.float_array("hs", hs)
+    if h.size == 0:
+        raise ValueError("hs must not be empty")
+    if np.any(np.abs(h) > 1.0):
+        raise ValueError(f"hs must hold tanh outputs in [-1, 1], got max |h| = {np.abs(h).max()}")
+    saturation_threshold(level)  # checks level
+    return float(np.mean(1.0 - h * h < level))
+
+
 def _square(name: str, W: object) -> np.ndarray:
     W = _checks.float_array(name, W, ndim=2)
     if W.shape[0] != W.shape[1]:

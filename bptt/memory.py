@@ -19,6 +19,11 @@ import numpy as np
 
 from . import _checks
 
+MODEL_REL_TOL = 0.05
+"""The memory model is held to ``MODEL_REL_TOL * model + MODEL_ABS_TOL`` of the measured peak."""
+MODEL_ABS_TOL = 64 * 1024
+"""Bytes allowed on top of :data:`MODEL_REL_TOL`: Python objects and small temporaries."""
+
 
 @dataclass(frozen=True)
 class BPTTMemory:

@@ -67,7 +67,7 @@ def adding_problem(
 
 
 def adding_baseline_loss() -> float:
-    """Expected loss of the constant answer 1 in the package's convention ``(y - target)**2 / 2``.
+    """Expected loss ``(o_T - y_T)**2 / 2`` (the package's convention) of the answer ``o_T = 1``.
 
     The target is a sum of two independent U(0, 1) numbers: mean 1, variance ``2/12``; half of it
     is 1/12. Explained in Chapter 8.

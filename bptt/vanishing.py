@@ -36,11 +36,12 @@ def last_step_loss_and_grads(
     *,
     cell: Cell = TANH,
 ) -> tuple[float, Params, np.ndarray]:
-    """Squared error ``(o_T - target)**2 / 2`` on the last output only, and its gradient by BPTT.
+    """Squared error ``(o_T - y_T)**2 / 2`` on the last output only, and its gradient by BPTT.
 
-    ``targets`` has shape ``(B, V)``. Every other step's output derivative is zero, so the only
-    error signal enters at step T and must travel back through the recurrence to reach early
-    inputs. Returns ``(loss, grads, h_T)`` like :func:`bptt.loss_and_grads`. Explained in Chapter 8.
+    ``targets``, the targets ``y_T``, has shape ``(B, V)``. Every other step's output derivative
+    is zero, so the only error signal enters at step T and must travel back through the
+    recurrence to reach early inputs. Returns ``(loss, grads, h_T)`` like
+    :func:`bptt.loss_and_grads`. Explained in Chapter 8.
     """
     if cell is TANH:  # the vectorised tanh path of Chapter 4: same numbers, faster
         outputs, cache = rnn_forward(params, inputs, h0)

@@ -10,7 +10,7 @@ from bptt.gru import sigmoid
 
 
 def test_forward_recurrence():
-    xs = cliff_forward(3.0, -1.0, steps=4, x0=0.2)
+    xs = cliff_forward(3.0, -1.0, steps=4, h0=0.2)
     x = 0.2
     for t in range(1, 5):
         x = 3.0 * sigmoid(np.array(x)) - 1.0
@@ -50,7 +50,7 @@ def test_errors():
 
 
 def test_bad_scalars():
-    with pytest.raises(TypeError, match="x0"):
-        cliff_forward(1.0, 0.0, x0="a")
+    with pytest.raises(TypeError, match="h0"):
+        cliff_forward(1.0, 0.0, h0="a")
     with pytest.raises(ValueError, match="target"):
         cliff_loss_and_grad(1.0, 0.0, target=np.inf)

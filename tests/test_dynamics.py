@@ -159,3 +159,41 @@ def test_errors():
         dynamics.largest_singular_value(np.ones((2, 3)))
     with pytest.raises(ValueError, match="activation"):
         dynamics.pascanu_bound(np.eye(2), [1, 2], activation="relu")
+
+
+def test_tanh_derivative_is_one_at_zero_and_below_one_elsewhere():
+    a = np.linspace(-6, 6, 1201)
+    d = dynamics.tanh_derivative(a)
+    assert dynamics.tanh_derivative(0) == 1.0
+    assert np.all(d[a != 0] < 1.0) and np.all(d > 0)
+    np.testing.assert_allclose(d, 1 / np.cosh(a) ** 2, rtol=0, atol=1e-15)
+    with pytest.raises(TypeError, match="a must be a floating-point array"):
+        dynamics.tanh_derivative(np.array([True]))
+
+
+def test_saturation_threshold_separates_slopes_below_the_level():
+    for level in (0.5, 0.1, 0.01):
+        a_sat = dynamics.saturation_threshold(level)
+        assert dynamics.tanh_derivative(a_sat) == pytest.approx(level, rel=1e-12)
+        assert (
+            dynamics.tanh_derivative(a_sat * 1.001)
+            < level
+            < dynamics.tanh_derivative(a_sat * 0.999)
+        )
+    assert dynamics.saturation_threshold() == pytest.approx(1.8184464592320668)
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="level"):
+            dynamics.saturation_threshold(bad)
+
+
+def test_saturated_fraction_counts_units_with_a_small_slope():
+    a_sat = dynamics.saturation_threshold(0.1)
+    hs = np.tanh(np.array([0.0, 0.5, -1.0, 0.99 * a_sat, 1.01 * a_sat, -3.0, 10.0, -a_sat * 2]))
+    assert dynamics.saturated_fraction(hs) == 4 / 8
+    assert dynamics.saturated_fraction(hs, level=0.5) > 4 / 8
+    with pytest.raises(ValueError, match=r"hs must hold tanh outputs in \[-1, 1\]"):
+        dynamics.saturated_fraction(np.array([0.5, 1.5]))
+    with pytest.raises(ValueError, match="hs must not be empty"):
+        dynamics.saturated_fraction(np.zeros(0))
+    with pytest.raises(TypeError, match="hs must be a floating-point array"):
+        dynamics.saturated_fraction(np.array([0, 1]))

@@ -7,11 +7,19 @@ import pytest
 
 import bptt
 from bptt.checkpointing import loss_and_grads_checkpointed, optimal_schedule
-from bptt.memory import bptt_memory, measure_peak_bytes, random_problem, time_call
+from bptt.memory import (
+    MODEL_ABS_TOL,
+    MODEL_REL_TOL,
+    bptt_memory,
+    measure_peak_bytes,
+    random_problem,
+    time_call,
+)
 
 # The model counts the arrays; Python objects and small temporaries add a little. Stated
-# tolerance: within 5 % of the model, plus 64 KiB for the fixed overhead of small problems.
-REL_TOL, ABS_TOL = 0.05, 64 * 1024
+# tolerance (Chapter 7 quotes it): within 5 % of the model, plus 64 KiB for the fixed overhead.
+REL_TOL, ABS_TOL = MODEL_REL_TOL, MODEL_ABS_TOL
+assert (REL_TOL, ABS_TOL) == (0.05, 64 * 1024)
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ def test_divergence_is_detected_and_clipping_prevents_it():
         test_size=100,
         optimizer="sgd",
         learning_rate=0.3,
-        spectral_radius=1.5,
+        spectral_radius=2.0,  # at 1.5 only some seeds diverge within 200 updates
         weight_scale=0.1,
         input_scale=1.0,
         rng=0,
