@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from ._checks import describe, positive_int
+
 Params = dict[str, np.ndarray]
 """Parameters and gradients: a plain ``dict`` from a name (``"W_hh"``...) to a float array."""
 
@@ -82,6 +84,7 @@ class TanhCell:
         dtype: np.dtype = np.float64,
     ) -> Params:
         """Gaussian weights with standard deviation ``weight_scale`` and a zero bias."""
+        input_size, hidden_size = check_cell_sizes(input_size, hidden_size, rng)
         shapes = self.param_shapes(input_size, hidden_size)
         return {
             "W_xh": (rng.standard_normal(shapes["W_xh"]) * weight_scale).astype(dtype),
@@ -91,7 +94,10 @@ class TanhCell:
 
     def step(self, params: Params, h_prev: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """One step: returns ``h_t`` ``(B, H)`` and the cache ``(x_t, h_{t-1}, h_t)``."""
-        pre = x @ params["W_xh"].T + h_prev @ params["W_hh"].T + params["b_h"]
+        try:
+            pre = x @ params["W_xh"].T + h_prev @ params["W_hh"].T + params["b_h"]
+        except ValueError:
+            raise step_shape_error(self, params, h_prev, x) from None
         h = np.tanh(pre)
         return h, (x, h_prev, h)
 
@@ -104,9 +110,54 @@ class TanhCell:
         not be kept (Chapter 7 counts what that saves).
         """
         x, h_prev, h = cache
+        if np.shape(dh) != h.shape:
+            raise backward_shape_error(self, dh, h)
         dpre = dh * (1.0 - h * h)
         grads = {"W_xh": dpre.T @ x, "W_hh": dpre.T @ h_prev, "b_h": dpre.sum(axis=0)}
         return dpre @ params["W_hh"], grads, dpre @ params["W_xh"]
+
+
+def check_cell(cell: Any) -> Cell:
+    """Raise a ``TypeError`` unless ``cell`` implements the :class:`Cell` protocol.
+
+    Explained in Chapter 1.
+    """
+    if not isinstance(cell, Cell):
+        raise TypeError(
+            f"cell must implement the bptt.Cell protocol (bptt.TANH, bptt.GRU, ...), got "
+            f"{describe(cell)}; pass a cell object, not its name"
+        )
+    return cell
+
+
+def step_shape_error(cell: Any, params: Params, h_prev: Any, x: Any) -> ValueError:
+    """The one-line error for a cell step whose arrays do not fit the parameters."""
+    first = cell.param_names[0]
+    H, D = np.shape(params[first])
+    return ValueError(
+        f"{type(cell).__name__}.step needs h_prev of shape (B, H) = (B, {H}) and x of shape "
+        f"(B, D) = (B, {D}) with one B, got h_prev {np.shape(h_prev)} and x {np.shape(x)}; "
+        "cell methods do not validate: call them through bptt.forward_stepwise"
+    )
+
+
+def check_cell_sizes(input_size: Any, hidden_size: Any, rng: Any) -> tuple[int, int]:
+    """Validate the sizes and generator given to a cell's ``init_params``."""
+    D = positive_int("input_size", input_size)
+    H = positive_int("hidden_size", hidden_size)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy Generator, got {describe(rng)}; pass np.random.default_rng(seed)"
+        )
+    return D, H
+
+
+def backward_shape_error(cell: Any, dh: Any, h: Any) -> ValueError:
+    """The one-line error for a backward step whose ``dh`` does not have the state's shape."""
+    return ValueError(
+        f"{type(cell).__name__}.step_backward needs dh of the state's shape {np.shape(h)}, got "
+        f"{np.shape(dh)}; pass the derivative of the loss with respect to this step's h_t"
+    )
 
 
 TANH = TanhCell()

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .cells import Params
+from .cells import Params, backward_shape_error, check_cell_sizes, step_shape_error
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
@@ -72,6 +72,7 @@ class GRUCell:
         dtype: np.dtype = np.float64,
     ) -> Params:
         """Gaussian weights with standard deviation ``weight_scale`` and zero biases."""
+        input_size, hidden_size = check_cell_sizes(input_size, hidden_size, rng)
         params = {}
         for name, shape in self.param_shapes(input_size, hidden_size).items():
             if name.startswith("b_"):
@@ -83,9 +84,12 @@ class GRUCell:
     def step(self, params: Params, h_prev: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """One step: returns ``h_t`` ``(B, H)`` and the cache ``(x, h_prev, z, r, n)``."""
         p = params
-        z = sigmoid(x @ p["W_xz"].T + h_prev @ p["W_hz"].T + p["b_z"])
-        r = sigmoid(x @ p["W_xr"].T + h_prev @ p["W_hr"].T + p["b_r"])
-        n = np.tanh(x @ p["W_xn"].T + (r * h_prev) @ p["W_hn"].T + p["b_n"])
+        try:
+            z = sigmoid(x @ p["W_xz"].T + h_prev @ p["W_hz"].T + p["b_z"])
+            r = sigmoid(x @ p["W_xr"].T + h_prev @ p["W_hr"].T + p["b_r"])
+            n = np.tanh(x @ p["W_xn"].T + (r * h_prev) @ p["W_hn"].T + p["b_n"])
+        except ValueError:
+            raise step_shape_error(self, params, h_prev, x) from None
         h = (1.0 - z) * h_prev + z * n
         return h, (x, h_prev, z, r, n)
 
@@ -98,6 +102,8 @@ class GRUCell:
         """
         p = params
         x, h_prev, z, r, n = cache
+        if np.shape(dh) != h_prev.shape:
+            raise backward_shape_error(self, dh, h_prev)
         dh_prev = dh * (1.0 - z)  # the additive path: no weight matrix, no squashing
         da_n = dh * z * (1.0 - n * n)
         da_z = dh * (n - h_prev) * z * (1.0 - z)

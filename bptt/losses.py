@@ -13,12 +13,23 @@ import numpy as np
 from . import _checks
 
 
+def _logits(name: str, logits: object) -> np.ndarray:
+    array = _checks.float_array(name, logits)
+    if array.ndim < 1 or array.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must have at least one class on its last axis, got shape {array.shape}; "
+            "pass scores of shape (..., V) with V >= 1"
+        )
+    return array
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable ``log softmax`` over the last axis (log-sum-exp with the max removed).
 
     Explained in Chapter 4: subtracting the row maximum before ``exp`` makes overflow impossible and
     leaves the result unchanged.
     """
+    logits = _logits("logits", logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -28,6 +39,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
     Explained in Chapter 4.
     """
+    logits = _logits("logits", logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=-1, keepdims=True)
@@ -58,14 +70,17 @@ def softmax_cross_entropy(
 
     Explained in Chapter 2 (the gradient) and Chapter 4 (stability).
     """
-    logits = _checks.float_array("logits", logits)
+    logits = _logits("logits", logits)
     if logits.ndim < 2:
-        raise ValueError(f"logits must have shape (..., B, V), got shape {logits.shape}")
+        raise ValueError(
+            f"logits must have shape (..., B, V), got shape {logits.shape}; for a single example "
+            "pass logits[None] and targets[None]"
+        )
     targets = _checks.id_array("targets", targets, upper=logits.shape[-1], ndim=logits.ndim - 1)
     if targets.shape != logits.shape[:-1]:
         raise ValueError(
             f"targets must have shape {logits.shape[:-1]} to match logits {logits.shape}, "
-            f"got {targets.shape}"
+            f"got {targets.shape}; give one class id per row of logits"
         )
     batch = logits.shape[-2]
     where = targets[..., None]
@@ -94,11 +109,18 @@ def squared_error(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.n
     outputs = _checks.float_array("outputs", outputs)
     targets = _checks.float_array("targets", targets)
     if outputs.ndim < 2:
-        raise ValueError(f"outputs must have shape (..., B, V), got shape {outputs.shape}")
+        raise ValueError(
+            f"outputs must have shape (..., B, V), got shape {outputs.shape}; for a single "
+            "example pass outputs[None] and targets[None]"
+        )
     if targets.shape != outputs.shape:
         raise ValueError(
-            f"targets must have the outputs' shape {outputs.shape}, got {targets.shape}"
+            f"targets must have the outputs' shape {outputs.shape}, got {targets.shape}; give "
+            "one real-valued target per output"
         )
     batch = outputs.shape[-2]
-    diff = outputs - targets
-    return 0.5 * float(np.sum(diff * diff)) / batch, diff / batch
+    with np.errstate(over="ignore"):
+        diff = outputs - targets
+        loss = 0.5 * float(np.sum(diff * diff)) / batch
+    _checks.finite_scalar("squared error", loss)  # finite inputs can still overflow the square
+    return loss, diff / batch

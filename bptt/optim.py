@@ -6,6 +6,7 @@ store it and training can resume exactly.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,13 +30,35 @@ class Optimizer:
         self.steps = 0
 
     def step(self, params: Params, grads: Mapping[str, np.ndarray]) -> None:
-        """Apply one update to every parameter from its gradient."""
+        """Apply one update to every parameter from its gradient.
+
+        Everything is checked before anything changes: a missing, misshapen or non-finite
+        gradient raises and leaves both ``params`` and the optimiser's state untouched (a NaN or
+        inf gradient would otherwise turn every parameter into NaN).
+        """
+        where = f"{type(self).__name__}.step"
+        if not isinstance(params, Mapping):
+            raise TypeError(
+                f"{where}: params must be a mapping of parameter arrays, got "
+                f"{_checks.describe(params)}; pass the dict from bptt.init_params"
+            )
         for name, p in params.items():
-            if name not in grads:
-                raise ValueError(f"grads has no entry for parameter {name!r}")
+            if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+                raise TypeError(
+                    f"{where}: params[{name!r}] must be a floating-point numpy array (updated in "
+                    f"place), got {_checks.describe(p)}; convert it with np.asarray(..., "
+                    "dtype=np.float64)"
+                )
+        _checks.gradient_mapping("grads", grads, params)
+        for name in params:
             g = np.asarray(grads[name])
-            if g.shape != p.shape:
-                raise ValueError(f"grads[{name!r}] has shape {g.shape}, parameter has {p.shape}")
+            if not np.all(np.isfinite(g)):
+                bad = int(g.size - np.count_nonzero(np.isfinite(g)))
+                raise _checks.NonFiniteError(
+                    f"{where}: grads[{name!r}] has {bad} non-finite value(s) (NaN or inf); "
+                    f"{self.name} refused the update and changed nothing: the model has diverged, "
+                    "so lower the learning rate or clip the gradients (Chapter 8)"
+                )
         self.steps += 1
         for name, p in params.items():
             self._update(name, p, np.asarray(grads[name], dtype=p.dtype))
@@ -53,9 +76,17 @@ class Optimizer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        if state.get("name") != self.name:
-            raise ValueError(f"optimizer state is for {state.get('name')!r}, not {self.name!r}")
-        self.steps = int(state["steps"])
+        if not isinstance(state, Mapping) or not {"name", "steps", "arrays"} <= set(state):
+            raise ValueError(
+                "state must be a mapping with the keys 'name', 'steps' and 'arrays', got "
+                f"{_checks.describe(state)}; pass what Optimizer.state_dict() returned"
+            )
+        if state["name"] != self.name:
+            raise ValueError(
+                f"optimizer state is for {state['name']!r}, not {self.name!r}; load it into "
+                f"make_optimizer({state['name']!r}, ...)"
+            )
+        self.steps = _checks.positive_int("state['steps']", state["steps"], minimum=0)
         self.state = {}
         for key, array in state["arrays"].items():
             param, slot = key.split("/", 1)
@@ -72,9 +103,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate: float, momentum: float = 0.0) -> None:
         super().__init__(learning_rate)
-        self.momentum = _checks.positive_float("momentum", momentum, allow_zero=True)
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = _checks.unit_interval("momentum", momentum)
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
         if self.momentum:
@@ -115,10 +144,8 @@ class Adam(Optimizer):
         self, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
     ) -> None:
         super().__init__(learning_rate)
-        for arg, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{arg} must be in [0, 1), got {value}")
-        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.beta1 = _checks.unit_interval("beta1", beta1)
+        self.beta2 = _checks.unit_interval("beta2", beta2)
         self.eps = _checks.positive_float("eps", eps)
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
@@ -142,5 +169,15 @@ def make_optimizer(name: str, learning_rate: float, **options: Any) -> Optimizer
     Explained in Chapter 4.
     """
     if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
-    return OPTIMIZERS[name](learning_rate, **options)
+        raise ValueError(
+            f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}; pick one of those names"
+        )
+    cls = OPTIMIZERS[name]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self",)]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"options {unknown} are not options of the {name!r} optimizer, which accepts "
+            f"{accepted[1:]}; drop them or choose another optimizer"
+        )
+    return cls(learning_rate, **options)

@@ -8,12 +8,13 @@ parameters live in one plain ``dict``, for the tanh cell ``W_xh (H, D)``, ``W_hh
 
 from __future__ import annotations
 
+import os
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _checks
-from .cells import TANH, Cell, Params
+from .cells import TANH, Cell, Params, check_cell
 from .readout import READOUT_NAMES
 
 
@@ -36,8 +37,50 @@ def as_generator(rng: Any, name: str = "rng") -> np.random.Generator:
         return np.random.default_rng(int(rng))
     raise TypeError(
         f"{name} must be a numpy Generator (np.random.default_rng(seed)) or an integer seed, "
-        f"got {rng!r}"
+        f"got {_checks.describe(rng)}; pass e.g. {name}=0"
     )
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"dtype must be a floating dtype such as np.float64, got {_checks.describe(dtype)}; "
+            "pass np.float64 or np.float32"
+        ) from None
+    if not np.issubdtype(result, np.floating):
+        raise TypeError(
+            f"dtype must be a floating dtype such as np.float64, got {result}; "
+            "pass np.float64 or np.float32"
+        )
+    return result
+
+
+def _available_memory() -> int | None:
+    """Physical memory in bytes, or None where the platform does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_memory(nbytes: int, hidden_size: int) -> None:
+    available = _available_memory()
+    if available is not None and nbytes > available:
+        raise ValueError(
+            f"hidden_size={hidden_size} needs {_bytes_text(nbytes)} for the parameters alone, "
+            f"more than this machine's {_bytes_text(available)} of memory; "
+            "choose a smaller hidden_size"
+        )
+
+
+def _bytes_text(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "bytes" else f"{int(n)} bytes"
+        n /= 1024
+    raise AssertionError("unreachable")
 
 
 def init_params(
@@ -77,10 +120,11 @@ def init_params(
     H = _checks.positive_int("hidden_size", hidden_size)
     V = _checks.positive_int("output_size", output_size)
     weight_scale = _checks.positive_float("weight_scale", weight_scale)
-    dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"dtype must be a floating dtype such as np.float64, got {dtype}")
+    dtype = _float_dtype(dtype)
+    check_cell(cell)
     gen = as_generator(rng)
+    shapes = {**cell.param_shapes(D, H), "W_hy": (V, H), "b_y": (V,)}
+    _check_memory(sum(int(np.prod(s)) for s in shapes.values()) * dtype.itemsize, H)
     params = cell.init_params(D, H, gen, weight_scale, dtype)
     params["W_hy"] = (gen.standard_normal((V, H)) * weight_scale).astype(dtype)
     params["b_y"] = np.zeros(V, dtype=dtype)
@@ -96,27 +140,37 @@ def check_params(params: Any, cell: Cell = TANH) -> ModelSizes:
 
     Explained in Chapter 1.
     """
+    check_cell(cell)
     names = (*cell.param_names, *READOUT_NAMES)
     _checks.mapping_of_arrays("params", params, names)
     arrays = {k: _checks.float_array(f"params[{k!r}]", params[k]) for k in names}
     dtypes = {a.dtype for a in arrays.values()}
     if len(dtypes) != 1:
         found = {k: str(a.dtype) for k, a in arrays.items()}
-        raise TypeError(f"params must all have one floating dtype, got {found}")
+        raise TypeError(
+            f"params must all have one floating dtype, got {found}; convert them all with "
+            "{k: v.astype(np.float64) for k, v in params.items()}"
+        )
     W_hy = arrays["W_hy"]
     if W_hy.ndim != 2:
-        raise ValueError(f"params['W_hy'] must have shape (V, H), got {W_hy.shape}")
+        raise ValueError(
+            f"params['W_hy'] must have shape (V, H), got {W_hy.shape}; create the parameters "
+            "with bptt.init_params"
+        )
     V, H = W_hy.shape
     first = cell.param_names[0]
     if arrays[first].ndim != 2:
-        raise ValueError(f"params[{first!r}] must have shape (*, D), got {arrays[first].shape}")
+        raise ValueError(
+            f"params[{first!r}] must have shape (H, D), got {arrays[first].shape}; create the "
+            "parameters with bptt.init_params"
+        )
     D = arrays[first].shape[1]
     expected = {**cell.param_shapes(D, H), "W_hy": (V, H), "b_y": (V,)}
     for name, shape in expected.items():
         if arrays[name].shape != shape:
             raise ValueError(
                 f"params[{name!r}] must have shape {shape} for D={D}, H={H}, V={V}, "
-                f"got {arrays[name].shape}"
+                f"got {arrays[name].shape}; create consistent parameters with bptt.init_params"
             )
     return ModelSizes(D, H, V)
 
@@ -126,31 +180,60 @@ def zeros_like_params(params: Params) -> Params:
     return {k: np.zeros_like(v) for k, v in params.items()}
 
 
+INPUT_LAYOUT = "time-major floats (T, B, D) or integer ids (T, B)"
+
+
+def check_inputs(inputs: Any, input_size: int, dtype: np.dtype) -> np.ndarray:
+    """Return validated time-major inputs: integer ids ``(T, B)`` or floats ``(T, B, D)``.
+
+    Raises a clear error for a wrong rank, a wrong D, non-finite values, ids out of range, or a
+    float dtype that differs from the parameters'. Explained in Chapter 1.
+    """
+    array = _checks.as_array("inputs", inputs) if not isinstance(inputs, str) else inputs
+    if isinstance(array, np.ndarray) and np.issubdtype(array.dtype, np.integer):
+        array = _checks.id_array("inputs", array, upper=input_size, ndim=2)
+    else:
+        array = _checks.float_array(
+            "inputs", array, shape=(None, None, input_size), layout=INPUT_LAYOUT
+        )
+        _checks.same_dtype("inputs", array, dtype)
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(
+            f"inputs must have T >= 1 and B >= 1, got shape {array.shape}; pass at least one "
+            "step of one sequence"
+        )
+    return array
+
+
 def prepare_inputs(inputs: Any, input_size: int, dtype: np.dtype) -> np.ndarray:
     """Return time-major float inputs ``(T, B, D)``; integer ids ``(T, B)`` become one-hot rows.
 
-    Raises a clear error for a wrong rank, a wrong D, non-finite values, ids out of range, or a
-    float dtype that differs from the parameters'.
+    Validates as :func:`check_inputs` does.
     """
-    array = np.asarray(inputs)
-    if np.issubdtype(array.dtype, np.integer):
-        ids = _checks.id_array("inputs", array, upper=input_size, ndim=2)
-        if ids.shape[0] == 0 or ids.shape[1] == 0:
-            raise ValueError(f"inputs must have T >= 1 and B >= 1, got shape {ids.shape}")
-        onehot = np.zeros((*ids.shape, input_size), dtype=dtype)
-        np.put_along_axis(onehot, ids[..., None], 1.0, axis=-1)
-        return onehot
-    x = _checks.float_array("inputs", array, shape=(None, None, input_size))
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"inputs must have T >= 1 and B >= 1, got shape {x.shape}")
-    _checks.same_dtype("inputs", x, dtype)
-    return x
+    x = check_inputs(inputs, input_size, dtype)
+    if x.ndim == 3:
+        return x
+    onehot = np.zeros((*x.shape, input_size), dtype=dtype)
+    np.put_along_axis(onehot, x[..., None], 1.0, axis=-1)
+    return onehot
 
 
-def prepare_h0(h0: Any, batch: int, hidden_size: int, dtype: np.dtype) -> np.ndarray:
-    """Return the initial state ``(B, H)``: zeros when ``h0`` is None, else the checked array."""
+def prepare_h0(
+    h0: Any, batch: int, hidden_size: int, dtype: np.dtype, *, steps: int | None = None
+) -> np.ndarray:
+    """Return the initial state ``(B, H)``: zeros when ``h0`` is None, else the checked array.
+
+    ``steps`` (the inputs' T) lets the message point out batch-first inputs: an ``h0`` with T
+    rows where B were expected.
+    """
     if h0 is None:
         return np.zeros((batch, hidden_size), dtype=dtype)
-    h = _checks.float_array("h0", h0, shape=(batch, hidden_size))
+    given = np.shape(h0) if not isinstance(h0, str) else ()
+    if steps is not None and steps != batch and len(given) == 2 and given == (steps, hidden_size):
+        raise ValueError(
+            f"h0 must have shape {(batch, hidden_size)}, got {given}: (B, H) was expected, and "
+            f"its {steps} rows match the inputs' first axis, read as T; {_checks.TIME_MAJOR}"
+        )
+    h = _checks.float_array("h0", h0, shape=(batch, hidden_size), layout="(B, H)")
     _checks.same_dtype("h0", h, dtype)
     return h

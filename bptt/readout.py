@@ -15,7 +15,10 @@ def readout_forward(params: Params, h: np.ndarray) -> np.ndarray:
 
     Explained in Chapter 1.
     """
-    outputs = h @ params["W_hy"].T
+    try:
+        outputs = h @ params["W_hy"].T
+    except ValueError:
+        raise _shape_error("readout_forward", "h", h, params) from None
     outputs += params["b_y"]  # in place: one output-sized array, not two
     return outputs
 
@@ -28,5 +31,23 @@ def readout_backward(
     Returns ``(dh, {"W_hy": ..., "b_y": ...})`` where ``dh`` is this step's *direct* contribution
     to the derivative of the loss with respect to ``h`` (Chapter 2, equation for ``delta_t``).
     """
-    grads = {"W_hy": doutputs.T @ h, "b_y": doutputs.sum(axis=0)}
-    return doutputs @ params["W_hy"], grads
+    V, H = np.shape(params["W_hy"])
+    if np.ndim(h) != 2 or np.ndim(doutputs) != 2 or np.shape(h)[0] != np.shape(doutputs)[0]:
+        raise ValueError(
+            f"readout_backward needs h (B, H) = (B, {H}) and doutputs (B, V) = (B, {V}) with one "
+            f"B, got h {np.shape(h)} and doutputs {np.shape(doutputs)}; pass one step's arrays"
+        )
+    try:
+        grads = {"W_hy": doutputs.T @ h, "b_y": doutputs.sum(axis=0)}
+        return doutputs @ params["W_hy"], grads
+    except ValueError:
+        raise _shape_error("readout_backward", "doutputs", doutputs, params) from None
+
+
+def _shape_error(where: str, name: str, value: np.ndarray, params: Params) -> ValueError:
+    V, H = np.shape(params["W_hy"])
+    last = H if name == "h" else V
+    return ValueError(
+        f"{where} needs {name} with last axis {last} ({'H' if name == 'h' else 'V'}) for W_hy of "
+        f"shape {(V, H)}, got {name} of shape {np.shape(value)}; pass arrays of this model"
+    )

@@ -17,7 +17,7 @@ import numpy as np
 from . import _checks
 from .cells import Params
 from .losses import softmax_cross_entropy
-from .params import check_params, prepare_h0
+from .params import check_inputs, check_params, prepare_h0
 from .readout import readout_forward
 
 
@@ -48,18 +48,6 @@ class RNNCache:
         return int(self.inputs.nbytes + self.hs.nbytes + self.pre.nbytes)
 
 
-def _validated_inputs(inputs: Any, input_size: int, dtype: np.dtype) -> np.ndarray:
-    array = np.asarray(inputs)
-    if np.issubdtype(array.dtype, np.integer):
-        array = _checks.id_array("inputs", array, upper=input_size, ndim=2)
-    else:
-        array = _checks.float_array("inputs", array, shape=(None, None, input_size))
-        _checks.same_dtype("inputs", array, dtype)
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"inputs must have T >= 1 and B >= 1, got shape {array.shape}")
-    return array
-
-
 def rnn_forward(
     params: Params, inputs: Any, h0: np.ndarray | None = None
 ) -> tuple[np.ndarray, RNNCache]:
@@ -86,10 +74,10 @@ def rnn_forward(
     """
     D, H, _ = check_params(params)
     dtype = params["W_hh"].dtype
-    x = _validated_inputs(inputs, D, dtype)
+    x = check_inputs(inputs, D, dtype)
     T, B = x.shape[:2]
     hs = np.empty((T + 1, B, H), dtype=dtype)
-    hs[0] = prepare_h0(h0, B, H, dtype)
+    hs[0] = prepare_h0(h0, B, H, dtype, steps=T)
 
     # All input projections at once: a gather of W_xh's columns for token ids (the product with a
     # one-hot vector), one (T*B, D) x (D, H) product for dense inputs.
@@ -148,10 +136,15 @@ def rnn_backward(
 
     Explained in Chapter 2 (the equations) and Chapter 4 (the vectorisation).
     """
+    if not isinstance(cache, RNNCache):
+        raise TypeError(
+            f"cache must be the RNNCache returned by rnn_forward, got {_checks.describe(cache)}; "
+            "pass the second result of bptt.rnn_forward"
+        )
     hs, x = cache.hs, cache.inputs
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     V, D = params["W_hy"].shape[0], params["W_xh"].shape[1]
-    doutputs = _checks.float_array("doutputs", doutputs, shape=(T, B, V))
+    doutputs = _checks.float_array("doutputs", doutputs, shape=(T, B, V), layout="(T, B, V)")
     dtype = params["W_hh"].dtype
 
     rows_h = hs[1:].reshape(T * B, H)
@@ -166,7 +159,7 @@ def rnn_backward(
     dpre = np.matmul(rows_do, params["W_hy"], out=out).reshape(T, B, H)
     dh_next = np.zeros((B, H), dtype=dtype)
     if dh_last is not None:
-        dh_next[...] = _checks.float_array("dh_last", dh_last, shape=(B, H))
+        dh_next[...] = _checks.float_array("dh_last", dh_last, shape=(B, H), layout="(B, H)")
     # The loop works in place (+=, *=, out=) on small preallocated buffers: no array is created
     # per step. tanh' = 1 - h_t**2 is also computed per step, into one (B, H) buffer that stays in
     # the processor's cache; as one (T, B, H) array it would be fresh memory to map and zero, then
@@ -230,7 +223,10 @@ def loss_and_grads(
     T, B = cache.hs.shape[0] - 1, cache.hs.shape[1]
     targets = np.asarray(targets)
     if targets.shape != (T, B):
-        raise ValueError(f"targets must have shape (T, B) = {(T, B)}, got {targets.shape}")
+        raise ValueError(
+            f"targets must have shape (T, B) = {(T, B)} like the inputs, got {targets.shape}"
+            + (_checks.batch_first_hint(targets.shape, T, B) or "; give one class id per step")
+        )
     # The outputs and the cache are private to this call, so the loss's gradient is computed in
     # the outputs' array and dL/da in the pre-activations': no new (T, B, V) or (T, B, H) array.
     loss, doutputs = softmax_cross_entropy(outputs, targets, overwrite_logits=True)

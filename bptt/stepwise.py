@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _checks
 from .cells import TANH, Cell, Params
-from .losses import softmax_cross_entropy
+from .losses import softmax_cross_entropy, squared_error
 from .params import check_params, prepare_h0, prepare_inputs, zeros_like_params
 from .readout import readout_backward, readout_forward
 
@@ -26,12 +26,36 @@ LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 
 def check_targets(targets: Any, T: int, B: int) -> np.ndarray:
     """Targets must start with the ``(T, B)`` axes of the inputs (ids, or ``(T, B, V)`` floats)."""
-    array = np.asarray(targets)
+    array = np.asarray(targets) if not isinstance(targets, str) else np.empty(())
     if array.shape[:2] != (T, B):
+        hint = _checks.batch_first_hint(array.shape, T, B) or "; give one target per step"
         raise ValueError(
-            f"targets must have leading shape (T, B) = {(T, B)} like the inputs, got {array.shape}"
+            f"targets must have leading shape (T, B) = {(T, B)} like the inputs, got "
+            f"{np.shape(targets)}{hint}"
         )
     return array
+
+
+def check_loss(loss: Any, targets: np.ndarray, output_size: int) -> np.ndarray:
+    """Check ``targets`` against the per-step ``loss`` they are for, before any step runs.
+
+    The package's own losses get their full check here (ids ``(T, B)`` for softmax
+    cross-entropy, floats ``(T, B, V)`` for squared error), so a bad target is reported once,
+    with its whole shape, rather than as a slice inside the loop. Any other callable is trusted.
+    """
+    if not callable(loss):
+        raise TypeError(
+            f"loss must be a per-step loss function (outputs, targets) -> (loss, doutputs), got "
+            f"{_checks.describe(loss)}; pass e.g. bptt.softmax_cross_entropy"
+        )
+    if loss is softmax_cross_entropy:
+        return _checks.id_array("targets", targets, upper=output_size, ndim=2)
+    if loss is squared_error:
+        T, B = targets.shape[:2]
+        return _checks.float_array(
+            "targets", targets, shape=(T, B, output_size), layout="(T, B, V) for squared_error"
+        )
+    return targets
 
 
 def prepare_stream(
@@ -46,7 +70,8 @@ def prepare_stream(
     dtype = params["W_hy"].dtype
     x = prepare_inputs(inputs, D, dtype)
     T, B = x.shape[:2]
-    return x, check_targets(targets, T, B), prepare_h0(h0, B, H, dtype)
+    h = prepare_h0(h0, B, H, dtype, steps=T)
+    return x, check_targets(targets, T, B), h
 
 
 def check_update(update: Any) -> None:
@@ -68,7 +93,7 @@ def forward_stepwise(
     x = prepare_inputs(inputs, D, dtype)
     T, B = x.shape[:2]
     hs = np.empty((T + 1, B, H), dtype=dtype)
-    hs[0] = prepare_h0(h0, B, H, dtype)
+    hs[0] = prepare_h0(h0, B, H, dtype, steps=T)
     outputs = np.empty((T, B, V), dtype=dtype)
     caches = []
     for t in range(T):
@@ -93,8 +118,24 @@ def backward_stepwise(
     plus ``dh_next``, the part of ``dL/dh_t`` that flows back through ``h_{t+1}``. Explained in
     Chapter 2.
     """
-    grads = zeros_like_params(params)
+    _, _, V = check_params(params, cell)
+    if not isinstance(caches, list):
+        raise TypeError(
+            f"caches must be the list of step caches from forward_stepwise, got "
+            f"{_checks.describe(caches)}; pass its third result"
+        )
     T = len(caches)
+    hs = _checks.float_array("hs", hs, ndim=3, layout="(T + 1, B, H) from forward_stepwise")
+    if hs.shape[0] < T + 1:
+        raise ValueError(
+            f"hs must hold at least T + 1 = {T + 1} states for {T} caches, got shape "
+            f"{hs.shape}; pass the hs and caches of one forward_stepwise call"
+        )
+    B, H = hs.shape[1:]
+    doutputs = _checks.float_array("doutputs", doutputs, shape=(T, B, V), layout="(T, B, V)")
+    if dh_last is not None:
+        dh_last = _checks.float_array("dh_last", dh_last, shape=(B, H), layout="(B, H)")
+    grads = zeros_like_params(params)
     dh_next = np.zeros_like(hs[0]) if dh_last is None else dh_last
     for t in range(T - 1, -1, -1):
         dh_direct, readout_grads = readout_backward(params, hs[t + 1], doutputs[t])
@@ -141,8 +182,8 @@ def forward_with_losses(
     Raises ``FloatingPointError`` if the total loss is not finite. Explained in Chapter 4.
     """
     outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
-    T, B = outputs.shape[:2]
-    targets = check_targets(targets, T, B)
+    T, B, V = outputs.shape
+    targets = check_loss(loss, check_targets(targets, T, B), V)
     total = 0.0
     doutputs = np.empty_like(outputs)
     for t in range(T):

@@ -50,5 +50,9 @@ def test_errors():
         bptt.clip_by_global_norm(_grads(), 0.0)
     with pytest.raises(ValueError, match="limit"):
         bptt.clip_by_value(_grads(), -1.0)
-    with pytest.raises(FloatingPointError, match="gradient norm"):
+    with pytest.raises(FloatingPointError, match=r"grads\['w'\] is not finite"):
         bptt.clip_by_global_norm({"w": np.array([np.inf, 1.0])}, 1.0)
+    with pytest.raises(FloatingPointError, match=r"grads\['w'\] is not finite"):
+        bptt.clip_by_value({"w": np.array([np.nan, 1.0])}, 1.0)  # np.clip would keep the NaN
+    with pytest.raises(TypeError, match="grads must be a mapping"):
+        bptt.clip_by_value([np.ones(2)], 1.0)

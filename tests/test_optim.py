@@ -126,7 +126,31 @@ def test_global_norm_and_clip_by_global_norm():
     np.testing.assert_allclose(clipped["a"], [0.6, 0.0])  # direction preserved
     same, norm = bptt.clip_by_global_norm(grads, 10.0)
     np.testing.assert_array_equal(same["a"], grads["a"])
-    with pytest.raises(FloatingPointError, match="gradient norm is not finite"):
+    with pytest.raises(FloatingPointError, match=r"grads\['a'\] is not finite"):
         bptt.clip_by_global_norm({"a": np.array([np.nan])}, 1.0)
+    with pytest.raises(FloatingPointError, match="gradient norm is not finite"):
+        bptt.clip_by_global_norm({"a": np.array([1e200, 1e200])}, 1.0)  # the sum overflows
+    with pytest.raises(FloatingPointError, match=r"grads\['a'\] is not finite"):
+        bptt.clip_by_value({"a": np.array([np.inf])}, 1.0)  # clipping would hide it
     with pytest.raises(ValueError, match="max_norm must be a finite number > 0"):
         bptt.clip_by_global_norm(grads, 0.0)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "adam"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_gradients_are_refused_by_name_and_change_nothing(name, bad):
+    params = fresh()
+    opt = bptt.make_optimizer(name, 0.1)
+    opt.step(params, GRADS)
+    before = ({k: v.copy() for k, v in params.items()}, opt.state_dict())
+    grads = {"w": GRADS["w"].copy(), "b": np.array([bad])}
+    with pytest.raises(FloatingPointError, match=rf"grads\['b'\] has 1 non-finite.*{name} refused"):
+        opt.step(params, grads)
+    with pytest.raises(ValueError):  # also a ValueError: bad input to step
+        opt.step(params, grads)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[0][k])
+    after = opt.state_dict()
+    assert after["steps"] == before[1]["steps"] == 1
+    for k, a in before[1]["arrays"].items():
+        np.testing.assert_array_equal(after["arrays"][k], a)
