@@ -1,4 +1,4 @@
-"""Memory benchmark: peak MB and time of full vs checkpointed BPTT at T = 1000 (Chapter 7).
+"""Memory benchmark: peak MB and time of full vs checkpointed BPTT at T = 1000 (Chapter 8).
 
 Run it with ``python -m benchmarks memory`` (or ``make bench`` for every benchmark). Peaks are
 measured with tracemalloc above the parameters and inputs, in a separate run from the timing so

@@ -231,6 +231,6 @@ def finite_scalar(name: str, value: float) -> float:
     if not np.isfinite(value):
         raise NonFiniteError(
             f"{name} is not finite ({value}); training has diverged: lower the learning rate "
-            "or clip the gradients (Chapter 8)"
+            "or clip the gradients (Chapter 9)"
         )
     return float(value)

@@ -1,4 +1,4 @@
-"""Anticipated Reweighted Truncated Backpropagation, ARTBP (Tallec & Ollivier, 2017; Chapter 6).
+"""Anticipated Reweighted Truncated Backpropagation, ARTBP (Tallec & Ollivier, 2017; Chapter 7).
 
 Truncated BPTT is biased: a loss never sends gradient further back than the truncation. ARTBP cuts
 the stream at *random* points instead, and makes the estimate unbiased with compensation factors:
@@ -38,7 +38,7 @@ from .truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
 @runtime_checkable
 class TruncationSchedule(Protocol):
     """Truncation probabilities: ``probability(length)`` is the probability to cut right after the
-    ``length``-th step of the current subsequence (``length >= 1``). Explained in Chapter 6."""
+    ``length``-th step of the current subsequence (``length >= 1``). Explained in Chapter 7."""
 
     def probability(self, length: int) -> float: ...
 
@@ -56,7 +56,7 @@ class ConstantTruncation:
 
     ``c = 0`` never truncates (full BPTT); ``c = 1`` truncates after every step. Simple, but the
     compensation weight of a gradient that crossed ``m`` steps is ``(1 - c)^-m``, exponential in
-    ``m``: the variance explodes for long dependencies. Explained in Chapter 6.
+    ``m``: the variance explodes for long dependencies. Explained in Chapter 7.
     """
 
     c: float
@@ -75,7 +75,7 @@ class ConstantTruncation:
 
 @dataclass(frozen=True)
 class PowerLawTruncation:
-    """Truncation probabilities that make subsequence lengths heavy-tailed (Chapter 6).
+    """Truncation probabilities that make subsequence lengths heavy-tailed (Chapter 7).
 
     The probability to cut after the ``L``-th step of a subsequence is
     ``c(L) = 1 - ((T0 + L - 1) / (T0 + L)) ** alpha``, so that a subsequence is longer than ``L``
@@ -119,7 +119,7 @@ def compensation_weights(
 
     The weight is ``1 / prod(1 - c_j)`` if none of the ``m`` draws cut, else 0. Its mean is 1 (that
     is the unbiasedness) and its second moment ``1 / P(no cut)``: the variance that a dependency of
-    length ``m`` brings. Returns ``draws`` samples. Explained in Chapter 6.
+    length ``m`` brings. Returns ``draws`` samples. Explained in Chapter 7.
     """
     m = _checks.positive_int("m", m, minimum=0)
     draws = _checks.positive_int("draws", draws)
@@ -184,7 +184,7 @@ def artbp(
     ARTBPResult
         As :class:`~bptt.truncation.TBPTTResult`, plus ``lengths`` of the subsequences.
 
-    Explained in Chapter 6. Memory is the length of the current subsequence: random, and with a
+    Explained in Chapter 7. Memory is the length of the current subsequence: random, and with a
     heavy-tailed schedule occasionally large.
     """
     if not isinstance(schedule, TruncationSchedule):

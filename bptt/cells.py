@@ -107,7 +107,7 @@ class TanhCell:
         """Backward of one step, given ``dh`` = total derivative of the loss w.r.t. ``h_t``.
 
         The derivative of tanh is read off the output, ``1 - h_t**2``, so the pre-activation need
-        not be kept (Chapter 7 counts what that saves).
+        not be kept (Chapter 8 counts what that saves).
         """
         x, h_prev, h = cache
         if np.shape(dh) != h.shape:

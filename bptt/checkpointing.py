@@ -3,7 +3,7 @@
 Full BPTT keeps every step's record for the backward pass, so its memory grows linearly with the
 sequence length T. Checkpointed BPTT keeps only a few things in memory and, when the backward pass
 needs a step that is not there, runs the forward pass again from the nearest stored state before
-it. Chapter 7 explains the trade-off; this module plans and executes it.
+it. Chapter 8 explains the trade-off; this module plans and executes it.
 
 Conventions (the same in the planners, the cost functions and the executor):
 
@@ -74,7 +74,7 @@ class Schedule:
     peak_stored : int
         Largest number of slots in use at once (stored states and records, ``h_0`` included).
 
-    Explained in Chapter 7.
+    Explained in Chapter 8.
     """
 
     T: int
@@ -93,7 +93,7 @@ class CheckpointedResult:
     ``backward_steps`` (calls of ``cell.step_backward``, always T) and ``peak_stored`` (largest
     number of slots in use at once, ``h_0`` included), with the ``schedule`` executed.
 
-    Explained in Chapter 7.
+    Explained in Chapter 8.
     """
 
     loss: float
@@ -174,7 +174,7 @@ def hsm_cost_table(T: int, slots: int) -> np.ndarray:
     advance ``y`` steps and store the state there, backpropagate the right part with one slot
     fewer, free that slot, then the left part. Rows ``t <= m + 1`` equal ``2 t - 1``.
     Returns an int64 array of shape ``(T + 1, slots + 1)``; column 0 is unused.
-    Explained in Chapter 7.
+    Explained in Chapter 8.
     """
     T, slots = _check_T_slots(T, slots)
     return _cost_table("hsm", T, slots).copy()
@@ -193,7 +193,7 @@ def ism_cost_table(T: int, records: int) -> np.ndarray:
     record fewer, backpropagate step y from its record and drop it, then the ``y - 1`` steps before
     it. With ``slots`` slots (``h_0`` included) the cost is ``R[T, slots - 1]``. Returns an int64
     array of shape ``(T + 1, records + 1)``; column 0 holds ``2**60`` for ``t >= 1`` (no record,
-    no backward pass). Explained in Chapter 7.
+    no backward pass). Explained in Chapter 8.
     """
     T = _checks.positive_int("T", T)
     records = _checks.positive_int("records", records)
@@ -207,7 +207,7 @@ def revolve_forward_steps(T: int, slots: int) -> int:
     with ``T <= beta(s, r)``. Griewank (1992) shows that the least number of *extra* forward steps
     (advances) needed to reverse T steps with s stored states is ``r T - beta(s + 1, r - 1)``;
     adding the T forward steps that rebuild each step's cache gives the count of
-    :func:`hsm_cost_table`. The tests and Chapter 7 check that the two agree.
+    :func:`hsm_cost_table`. The tests and Chapter 8 check that the two agree.
     """
     T, s = _check_T_slots(T, slots)
     r = 0
@@ -226,7 +226,7 @@ def optimal_forward_steps(T: int, slots: int, *, memorize: str = "hidden") -> in
     programme :func:`hsm_cost_table`; for records it is the number of *extra* forward steps of
     revolve for ``T + 1`` steps and ``slots - 1`` states, equal to :func:`ism_cost_table` (a
     record's forward step is the "taped" forward that revolve counts apart). The tests check both
-    equalities. Explained in Chapter 7.
+    equalities. Explained in Chapter 8.
     """
     T, slots = _check_T_slots(T, slots)
     if _check_memorize(memorize, slots) == "hidden":
@@ -275,7 +275,7 @@ def optimal_schedule(T: int, slots: int, *, memorize: str = "hidden") -> Schedul
     dynamic programme (:func:`hsm_cost_table` or :func:`ism_cost_table`) chooses, so its
     ``forward_steps`` equals :func:`optimal_forward_steps`, and it never uses more than ``slots``
     slots. Slots that cannot help (beyond ``T - 1`` states or ``T`` records) are left unused.
-    Explained in Chapter 7.
+    Explained in Chapter 8.
     """
     T, slots = _check_T_slots(T, slots)
     memorize = _check_memorize(memorize, slots)
@@ -331,7 +331,7 @@ def evenly_spaced_schedule(
     the run keeps every step's record, so the steps are then backpropagated without running them
     again: about ``2 T`` forward steps in about ``T / k + k`` slots (``2 sqrt(T)`` for the default
     k). With ``memorize="hidden"`` the run keeps only the states, and each step is run once more
-    before its backward step: about ``3 T`` forward steps. Explained in Chapter 7.
+    before its backward step: about ``3 T`` forward steps. Explained in Chapter 8.
     """
     T = _checks.positive_int("T", T)
     k = isqrt(T - 1) + 1 if segment is None else _checks.positive_int("segment", segment)
@@ -415,7 +415,7 @@ def loss_and_grads_checkpointed(
         Loss, gradients (equal to full BPTT's up to rounding), final state, and the measured
         counters ``forward_steps`` and ``peak_stored``.
 
-    Each step's loss is evaluated once, when the step is reversed. Explained in Chapter 7.
+    Each step's loss is evaluated once, when the step is reversed. Explained in Chapter 8.
     """
     D, H, _ = check_params(params, cell)
     dtype = params["W_hy"].dtype

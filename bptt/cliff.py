@@ -1,4 +1,4 @@
-"""The one-unit recurrent model of Pascanu et al. (2013) and its "cliff" (Chapter 8).
+"""The one-unit recurrent model of Pascanu et al. (2013) and its "cliff" (Chapter 9).
 
 The model is ``h_t = w * sigma(h_{t-1}) + b`` for ``t = 1 .. T`` from a fixed ``h_0``, with the
 squared loss ``L = (h_T - target)**2`` on the last state only. As ``w`` grows, the map
@@ -32,7 +32,7 @@ def _finite(name: str, value: Any) -> float:
 def cliff_forward(w: Any, b: Any, *, steps: int = 50, h0: float = 0.5) -> np.ndarray:
     """States ``h_0 .. h_T`` of ``h_t = w sigma(h_{t-1}) + b``, shape ``(T + 1, *broadcast)``.
 
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     steps = _checks.positive_int("steps", steps)
     w, b = np.broadcast_arrays(
@@ -60,7 +60,7 @@ def cliff_loss_and_grad(
     Backward pass (Chapter 2's recursion on one unit): ``delta_T = 2 (h_T - target)``, then for
     ``t = T .. 1``: ``dL/dw += delta_t sigma(h_{t-1})``, ``dL/db += delta_t`` and
     ``delta_{t-1} = delta_t w sigma'(h_{t-1})``. The factor ``J_t = w sigma'(h_{t-1})`` is this
-    model's step Jacobian; ``sigma' <= 1/4``. Explained in Chapter 8.
+    model's step Jacobian; ``sigma' <= 1/4``. Explained in Chapter 9.
     """
     target = _finite("target", target)
     hs = cliff_forward(w, b, steps=steps, h0=h0)

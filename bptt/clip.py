@@ -1,4 +1,4 @@
-"""Gradient clipping: element-wise and by global norm (Chapter 4 uses it; Chapter 8 explains it)."""
+"""Gradient clipping: element-wise and by global norm (Chapter 4 uses it; Chapter 9 explains it)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _finite(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if not np.all(np.isfinite(g)):
             raise _checks.NonFiniteError(
                 f"grads[{name!r}] is not finite (NaN or inf); clipping cannot repair it: "
-                "training has diverged, lower the learning rate (Chapter 8)"
+                "training has diverged, lower the learning rate (Chapter 9)"
             )
     return arrays
 
@@ -34,7 +34,7 @@ def _finite(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     """Euclidean norm of all gradients taken together, ``sqrt(sum_k ||g_k||^2)``.
 
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     arrays = _gradients(grads)
     with np.errstate(over="ignore"):  # an overflow gives inf, which the callers refuse
@@ -49,7 +49,7 @@ def clip_by_value(grads: Mapping[str, np.ndarray], limit: float) -> Params:
     This is the clipping of the classic character model (``limit = 5``). Returns new arrays. A
     NaN or infinite entry raises ``FloatingPointError``: clipping would hide it.
 
-    Explained in Chapter 8 (used in Chapter 4).
+    Explained in Chapter 9 (used in Chapter 4).
     """
     limit = _checks.positive_float("limit", limit)
     arrays = _finite(_gradients(grads))
@@ -64,7 +64,7 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> tup
     The direction is preserved and the norm capped. Returns ``(clipped, norm_before)``. A
     non-finite norm raises ``FloatingPointError``: rescaling cannot repair NaN or inf.
 
-    Explained in Chapter 8 (used in Chapter 4).
+    Explained in Chapter 9 (used in Chapter 4).
     """
     max_norm = _checks.positive_float("max_norm", max_norm)
     arrays = _finite(_gradients(grads))

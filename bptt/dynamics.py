@@ -1,8 +1,8 @@
-"""Jacobians of the recurrence and their products (Chapter 2 derives them, Chapter 8 studies them).
+"""Jacobians of the recurrence and their products (Chapter 2 derives them, Chapter 9 studies them).
 
 For the tanh cell ``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)`` the Jacobian of one step is
 ``dh_t/dh_{t-1} = diag(1 - h_t**2) W_hh``, and by the chain rule the Jacobian across several steps
-is the ordered product ``dh_t/dh_k = J_t J_{t-1} ... J_{k+1}``. Chapter 8 adds the tools that
+is the ordered product ``dh_t/dh_k = J_t J_{t-1} ... J_{k+1}``. Chapter 9 adds the tools that
 measure these products: their norms and singular values along a trajectory, the bound of Pascanu et
 al. (2013), and the matrix of ``||dl_t/dh_k||`` for every pair of steps, for any cell.
 """
@@ -50,7 +50,7 @@ def step_jacobians(params: Params, hs: np.ndarray) -> np.ndarray:
 def jacobian_product(jacobians: np.ndarray, t: int, k: int) -> np.ndarray:
     """``dh_t/dh_k = J_t J_{t-1} ... J_{k+1}`` from :func:`step_jacobians`; identity if t = k.
 
-    Returns an array ``(B, H, H)``. Explained in Chapter 2 (and its norm in Chapter 8).
+    Returns an array ``(B, H, H)``. Explained in Chapter 2 (and its norm in Chapter 9).
     """
     J = _checks.float_array("jacobians", jacobians, ndim=4)
     T, B, H, _ = J.shape
@@ -64,7 +64,7 @@ def jacobian_product(jacobians: np.ndarray, t: int, k: int) -> np.ndarray:
     return product
 
 
-# --- Chapter 8: how large the products are -------------------------------------------------------
+# --- Chapter 9: how large the products are -------------------------------------------------------
 
 ACTIVATION_DERIVATIVE_BOUND = {"tanh": 1.0, "sigmoid": 0.25}
 """``gamma``, the largest value of the activation's derivative: ``tanh'(0) = 1``,
@@ -78,7 +78,7 @@ SATURATION_LEVEL = 0.1
 def tanh_derivative(a: object) -> np.ndarray:
     """The slope ``tanh'(a) = 1 - tanh(a)**2`` elementwise; it is 1 at 0 and below 1 elsewhere.
 
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     arr = np.asarray(a)
     if np.issubdtype(arr.dtype, np.integer):  # tanh'(0) with an integer 0 is fine
@@ -95,7 +95,7 @@ def saturation_threshold(level: float = SATURATION_LEVEL) -> float:
     level : float
         A slope in (0, 1).
 
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     level = _checks.positive_float("level", level)
     if not level < 1.0:
@@ -108,7 +108,7 @@ def saturated_fraction(hs: object, level: float = SATURATION_LEVEL) -> float:
 
     ``hs`` is any array of tanh outputs (for instance ``RNNCache.hs[1:]``, without ``h_0``), so
     every entry lies in [-1, 1]. A saturated unit passes less than ``level`` of the signal it
-    receives, forwards and backwards. Explained in Chapter 8.
+    receives, forwards and backwards. Explained in Chapter 9.
     """
     h = _checks.float_array("hs", hs)
     if h.size == 0:
@@ -127,12 +127,12 @@ def _square(name: str, W: object) -> np.ndarray:
 
 
 def spectral_radius(W: object) -> float:
-    """Largest modulus of the eigenvalues of a square matrix. Explained in Chapter 8."""
+    """Largest modulus of the eigenvalues of a square matrix. Explained in Chapter 9."""
     return float(np.max(np.abs(np.linalg.eigvals(_square("W", W)))))
 
 
 def largest_singular_value(W: object) -> float:
-    """Spectral norm ``||W||_2``, the largest singular value. Explained in Chapter 8."""
+    """Spectral norm ``||W||_2``, the largest singular value. Explained in Chapter 9."""
     return float(np.linalg.norm(_square("W", W), ord=2))
 
 
@@ -153,7 +153,7 @@ def jacobian_product_norms(jacobians: np.ndarray, t: int | None = None) -> np.nd
 
     The products are built by one right-multiplication per lag,
     ``dh_t/dh_{k-1} = (dh_t/dh_k) J_k``, so all lags cost what the longest one costs.
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     J = _checks.float_array("jacobians", jacobians, ndim=4)
     T, B, H, _ = J.shape
@@ -170,7 +170,7 @@ def jacobian_product_norms(jacobians: np.ndarray, t: int | None = None) -> np.nd
 
 
 def jacobian_product_singular_values(jacobians: np.ndarray, t: int, k: int) -> np.ndarray:
-    """Singular values ``(B, H)``, largest first, of ``dh_t/dh_k``. Explained in Chapter 8."""
+    """Singular values ``(B, H)``, largest first, of ``dh_t/dh_k``. Explained in Chapter 9."""
     return np.linalg.svd(jacobian_product(jacobians, t, k), compute_uv=False)
 
 
@@ -202,7 +202,7 @@ def run_recurrence(
     jacobians : ndarray, shape (T, B, H, H)
         ``jacobians[t - 1] = dh_t/dh_{t-1} = diag(f'(a_t)) W``.
 
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     W = _square("W", W)
     H = W.shape[0]
@@ -232,7 +232,7 @@ def pascanu_bound(W: object, lags: object, activation: str = "tanh") -> np.ndarr
     ``gamma`` bounds the activation's derivative (1 for tanh, 1/4 for the sigmoid). With
     ``||W||_2 < 1/gamma`` the bound decays geometrically: vanishing is then certain (sufficient
     condition); so exploding requires ``||W||_2 > 1/gamma`` (necessary condition). Explained in
-    Chapter 8.
+    Chapter 9.
     """
     if activation not in ACTIVATION_DERIVATIVE_BOUND:
         raise ValueError(
@@ -244,7 +244,7 @@ def pascanu_bound(W: object, lags: object, activation: str = "tanh") -> np.ndarr
 
 @dataclass
 class BoundDraws:
-    """Random recurrent matrices checked against :func:`pascanu_bound` (Chapter 8).
+    """Random recurrent matrices checked against :func:`pascanu_bound` (Chapter 9).
 
     Attributes
     ----------
@@ -280,7 +280,7 @@ def pascanu_bound_draws(
     Each draw scales a Gaussian matrix to ``||W||_2 = sigma`` with ``gamma * sigma`` uniform in
     [0.3, 3], runs the recurrence ``h_t = f(W h_{t-1} + u_t)`` on random drives of random strength
     (for the sigmoid, centred where its slope is largest), and records every lag's product norm
-    and the bound. Explained in Chapter 8.
+    and the bound. Explained in Chapter 9.
     """
     gamma = ACTIVATION_DERIVATIVE_BOUND.get(activation)
     if gamma is None:
@@ -315,7 +315,7 @@ def backprop_state_norms(
     ``dh`` ``(B, H)`` is ``dl/dh_t``; it is carried back one step at a time by the cell's own
     ``step_backward`` (a vector-Jacobian product), so this works for any cell, the GRU included.
     ``caches`` is the list :func:`bptt.forward_stepwise` returns. The norm is taken over the whole
-    batch ``(B, H)``. Returns an array of length ``t + 1`` indexed by ``k``. Explained in Chapter 8.
+    batch ``(B, H)``. Returns an array of length ``t + 1`` indexed by ``k``. Explained in Chapter 9.
     """
     t = _checks.positive_int("t", t, minimum=0)
     if t > len(caches):
@@ -343,7 +343,7 @@ def influence_matrix(
     Row ``t - 1`` is how strongly the loss of step t depends on each earlier state; entries with
     ``k > t`` (the future cannot influence the past) are NaN. Each row follows one loss back on
     its own; BPTT's ``delta_k`` is the sum over ``t >= k`` of the vectors ``dl_t/dh_k`` whose
-    norms fill column k. Costs O(T**2) backward steps. Explained in Chapter 8.
+    norms fill column k. Costs O(T**2) backward steps. Explained in Chapter 9.
     """
     outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
     T, B = outputs.shape[:2]

@@ -1,4 +1,4 @@
-"""The gated recurrent unit (GRU), on the same cell protocol as the tanh cell (Chapter 8).
+"""The gated recurrent unit (GRU), on the same cell protocol as the tanh cell (Chapter 9).
 
 With ``sigma`` the logistic sigmoid and ``*`` the element-wise product, one step is::
 
@@ -10,7 +10,7 @@ With ``sigma`` the logistic sigmoid and ``*`` the element-wise product, one step
 the GRU of Cho et al. (2014) with the update gate written as in Chung et al. (2014): ``z_t`` is the
 fraction of the state that is *rewritten*. Where ``z_t`` is near 0 the state is copied,
 ``h_t ~ h_{t-1}``, and the Jacobian ``dh_t/dh_{t-1}`` contains the term ``diag(1 - z_t)``, close to
-the identity: an additive path along which gradients need not vanish. Chapter 8 measures it.
+the identity: an additive path along which gradients need not vanish. Chapter 9 measures it.
 
 Because :class:`GRUCell` implements :class:`bptt.cells.Cell`, every algorithm of the package
 (full BPTT, truncation, checkpointing, gradient checking) runs on it unchanged.
@@ -37,7 +37,7 @@ class GRUCell:
     """The GRU cell: parameters ``W_x* (H, D)``, ``W_h* (H, H)``, ``b_* (H,)`` for gates z, r, n.
 
     ``W_xz`` comes first in :attr:`param_names` because :func:`bptt.check_params` reads the input
-    size D from the second axis of a cell's first parameter. Explained in Chapter 8.
+    size D from the second axis of a cell's first parameter. Explained in Chapter 9.
     """
 
     name: ClassVar[str] = "gru"

@@ -1,4 +1,4 @@
-"""The influence-balancing task of Tallec & Ollivier (2017): where truncation fails (Chapter 6).
+"""The influence-balancing task of Tallec & Ollivier (2017): where truncation fails (Chapter 7).
 
 A linear system with a scalar parameter ``theta``::
 
@@ -35,7 +35,7 @@ from .truncation import TBPTTResult, UpdateFn
 
 @dataclass(frozen=True)
 class InfluenceCell:
-    """The linear cell ``h_t = A h_{t-1} + b (theta x_t)`` of influence balancing (Chapter 6).
+    """The linear cell ``h_t = A h_{t-1} + b (theta x_t)`` of influence balancing (Chapter 7).
 
     ``theta`` is stored as a ``(1, D)`` array (D = 1: the input is the constant 1), so the cell
     fits the protocol of :mod:`bptt.cells`; ``A`` and ``b`` are fixed by ``n`` and ``p``.
@@ -122,7 +122,7 @@ def influence_problem(
 ) -> InfluenceProblem:
     """The stream of ``steps`` steps with the task's defaults ``n = 23``, ``p = 10``,
     ``theta_0 = 0.5`` and every coordinate of the initial state ``h_0`` equal to ``s0 = 1``:
-    constant inputs 1, targets 1, readout ``e_1`` (Chapter 6)."""
+    constant inputs 1, targets 1, readout ``e_1`` (Chapter 7)."""
     steps = _checks.positive_int("steps", steps)
     theta = float(_checks.float_array("theta", np.asarray(theta, dtype=float), ndim=0))
     s0 = float(_checks.float_array("s0", np.asarray(s0, dtype=float), ndim=0))
@@ -139,7 +139,7 @@ def optimal_theta(n: int = 23, p: int = 10) -> float:
 
     At a fixed point ``h = A h + theta b``, so ``h = theta (I - A)^-1 b``, and
     ``(I - A)^-1 = 2 (I - N)^-1 = 2 (I + N + N^2 + ...)`` is twice the upper triangle of ones:
-    ``h^1 = 2 theta (b_1 + ... + b_n) = 2 theta (2p - n)``. Derived in Chapter 6.
+    ``h^1 = 2 theta (b_1 + ... + b_n) = 2 theta (2p - n)``. Derived in Chapter 7.
     """
     cell = InfluenceCell(n, p)
     if 2 * cell.p == cell.n:
@@ -157,7 +157,7 @@ def truncated_sensitivity(k: Any, n: int = 23, p: int = 10) -> np.ndarray:
     """``d h_t^1 / d theta`` seen by a backward pass of ``k`` steps: ``sum_{m < k} (A^m b)_1``.
 
     ``k`` may be an integer or an array of them; ``k -> infinity`` gives the true long-term
-    sensitivity ``2 (2p - n)``. Truncated BPTT follows the sign of this number. Chapter 6.
+    sensitivity ``2 (2p - n)``. Truncated BPTT follows the sign of this number. Chapter 7.
     """
     ks = np.asarray(k)
     if not np.issubdtype(ks.dtype, np.integer) or np.any(ks < 0):
@@ -190,7 +190,7 @@ def rtrl(
     Without updates the summed gradients equal full BPTT's exactly; with updates the carried
     derivative mixes past parameter values, as in any online RTRL. The cost per step is that of
     propagating one tangent per parameter entry: affordable here (one parameter), prohibitive for
-    large networks (H^2 entries, each with an (H,) tangent). Explained in Chapter 6.
+    large networks (H^2 entries, each with an (H,) tangent). Explained in Chapter 7.
     """
     if not hasattr(cell, "step_tangent"):
         raise TypeError(f"rtrl needs a cell with step_tangent (e.g. InfluenceCell), got {cell!r}")

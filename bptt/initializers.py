@@ -1,4 +1,4 @@
-"""Initialisations of the recurrent matrix ``W_hh`` (Chapter 8).
+"""Initialisations of the recurrent matrix ``W_hh`` (Chapter 9).
 
 The size of the Jacobian products ``dh_t/dh_k`` that carry gradients back in time is set, at the
 start of training, by ``W_hh``. These functions draw it in the classic ways: small Gaussian, random
@@ -29,7 +29,7 @@ def gaussian(hidden_size: int, rng: np.random.Generator | int, *, std: float = 0
     """``(H, H)`` matrix of independent ``N(0, std**2)`` entries (the classic small init).
 
     Its spectral radius is close to ``std * sqrt(H)`` (the circular law), so the default
-    ``std = 0.01`` makes every Jacobian small. Explained in Chapter 8.
+    ``std = 0.01`` makes every Jacobian small. Explained in Chapter 9.
     """
     H = _size(hidden_size)
     std = _checks.positive_float("std", std)
@@ -43,7 +43,7 @@ def orthogonal(
 
     All singular values (and all eigenvalue moduli) equal ``gain``: repeated products neither
     shrink nor grow a vector in any direction. QR of a Gaussian matrix, with the signs of R's
-    diagonal fixed so the distribution is uniform. Explained in Chapter 8.
+    diagonal fixed so the distribution is uniform. Explained in Chapter 9.
     """
     H = _size(hidden_size)
     gain = _checks.positive_float("gain", gain)
@@ -57,7 +57,7 @@ def identity(
     """``gain`` times the identity (IRNN of Le et al. 2015, meant for ReLU units).
 
     ``rng`` is accepted and unused so that every initialiser has one signature. Explained in
-    Chapter 8.
+    Chapter 9.
     """
     H = _size(hidden_size)
     gain = _checks.positive_float("gain", gain)
@@ -86,7 +86,7 @@ def recurrent_matrix(
     """Draw ``W_hh`` of the named ``kind`` (see :data:`RECURRENT_INITS`).
 
     With ``spectral_radius`` given, the matrix is rescaled to it; otherwise ``"gaussian"`` uses
-    ``std`` and the others have radius 1. Explained in Chapter 8.
+    ``std`` and the others have radius 1. Explained in Chapter 9.
     """
     if kind not in RECURRENT_INITS:
         raise ValueError(f"kind must be one of {RECURRENT_INITS}, got {kind!r}")
@@ -117,7 +117,7 @@ def init_rnn_params(
 
     ``W_hh`` comes from :func:`recurrent_matrix` (``std = weight_scale`` for ``"gaussian"``);
     ``W_xh`` has standard deviation ``input_scale`` (default ``weight_scale``). Explained in
-    Chapter 8.
+    Chapter 9.
     """
     gen = as_generator(rng)
     params = init_params(

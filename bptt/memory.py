@@ -3,7 +3,7 @@
 The model counts the arrays that :func:`bptt.loss_and_grads` (``rnn_forward``, the softmax loss and
 ``rnn_backward``) really allocates, array by array, and predicts the peak of the memory traced by
 :mod:`tracemalloc` while it runs. numpy reports its array buffers to ``tracemalloc``, so
-:func:`measure_peak_bytes` sees every one of them. Chapter 7 puts the two side by side.
+:func:`measure_peak_bytes` sees every one of them. Chapter 8 puts the two side by side.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MODEL_ABS_TOL = 64 * 1024
 
 @dataclass(frozen=True)
 class BPTTMemory:
-    """Sizes, in elements, of what full BPTT allocates for one batch (Chapter 7).
+    """Sizes, in elements, of what full BPTT allocates for one batch (Chapter 8).
 
     Attributes
     ----------
@@ -101,7 +101,7 @@ def bptt_memory(
 
         The peak is the largest of the sums alive at the softmax and in the backward pass.
 
-    Explained in Chapter 7.
+    Explained in Chapter 8.
     """
     T = _checks.positive_int("T", T)
     B = _checks.positive_int("B", B)
@@ -150,7 +150,7 @@ def measure_peak_bytes(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tup
 
     The peak is measured above what was allocated before the call, so arrays that already exist
     (parameters, inputs) do not count; what the call allocates and returns does. numpy reports
-    its array buffers to tracemalloc. Explained in Chapter 7.
+    its array buffers to tracemalloc. Explained in Chapter 8.
     """
     gc.collect()
     was_tracing = tracemalloc.is_tracing()

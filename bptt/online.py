@@ -1,4 +1,4 @@
-"""Online SGD on one stream with a choice of gradient algorithm (Chapter 6).
+"""Online SGD on one stream with a choice of gradient algorithm (Chapter 7).
 
 The learner walks the stream once. Whenever the algorithm has a gradient (every step for RTRL, every
 ``k1`` steps for truncated BPTT, at each random cut for ARTBP), it takes an SGD step on the
@@ -169,7 +169,7 @@ def online_sgd(
     divergence : float
         Stop, and report divergence, when a trainable parameter's absolute value exceeds it.
 
-    Explained in Chapter 6.
+    Explained in Chapter 7.
     """
     names, track = _check_online(params, method, trainable, track)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)

@@ -57,7 +57,7 @@ class Optimizer:
                 raise _checks.NonFiniteError(
                     f"{where}: grads[{name!r}] has {bad} non-finite value(s) (NaN or inf); "
                     f"{self.name} refused the update and changed nothing: the model has diverged, "
-                    "so lower the learning rate or clip the gradients (Chapter 8)"
+                    "so lower the learning rate or clip the gradients (Chapter 9)"
                 )
         self.steps += 1
         for name, p in params.items():

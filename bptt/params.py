@@ -103,7 +103,7 @@ def init_params(
         Source of randomness (or a seed for one); the package never uses the global ``np.random``.
     weight_scale : float
         Standard deviation of the Gaussian weights; biases start at zero. The default 0.01 is the
-        classic setting of the character model in Chapter 4. Chapter 8 studies better choices.
+        classic setting of the character model in Chapter 4. Chapter 9 studies better choices.
     dtype : numpy floating dtype
         ``float64`` (default; needed for gradient checking) or ``float32``.
     cell : Cell

@@ -23,7 +23,7 @@ from .readout import readout_forward
 
 @dataclass
 class RNNCache:
-    """What the forward pass keeps for the backward pass (Chapter 1; its size in Chapter 7).
+    """What the forward pass keeps for the backward pass (Chapter 1; its size in Chapter 8).
 
     Attributes
     ----------
@@ -34,7 +34,7 @@ class RNNCache:
     pre : ndarray, shape (T, B, H)
         Pre-activations ``W_xh x_t + W_hh h_{t-1} + b_h``. The backward pass reads the tanh
         derivative off ``hs`` (``1 - h_t**2``) instead; ``pre`` is kept because the forward pass
-        computes it in place of the input projections anyway, Chapter 8 inspects it for
+        computes it in place of the input projections anyway, Chapter 9 inspects it for
         saturation, and ``rnn_backward(..., overwrite_cache=True)`` reuses its buffer.
     """
 
@@ -125,7 +125,7 @@ def rnn_backward(
     overwrite_cache : bool
         Compute ``dL/da_t`` in the buffer of ``cache.pre``, which then holds those derivatives
         instead of the pre-activations. Saves a ``(T, B, H)`` array for callers that discard the
-        cache, as :func:`loss_and_grads` does (Chapter 7 counts the saving).
+        cache, as :func:`loss_and_grads` does (Chapter 8 counts the saving).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Markdown tables of computed values, for notebooks and reports (used in Chapters 3, 5 and 7).
+"""Markdown tables of computed values, for notebooks and reports (used in Chapters 3, 5 and 8).
 
 :func:`markdown_table` returns a string that Jupyter displays as a rendered table (it has a
 ``_repr_markdown_`` method), so a chapter shows numbers it has just computed without typing any of

@@ -1,4 +1,4 @@
-"""Long-range synthetic tasks: the adding problem (Chapter 8).
+"""Long-range synthetic tasks: the adding problem (Chapter 9).
 
 The adding problem (Hochreiter & Schmidhuber 1997; the form of Le et al. 2015) is built so that the
 answer depends on two inputs far back in the sequence, and on nothing else: a model can only beat
@@ -48,7 +48,7 @@ def adding_problem(
         In [0, 2]; mean 1 and variance 1/6, so predicting 1 has MSE
         :data:`ADDING_BASELINE_MSE`.
 
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     T = _checks.positive_int("seq_length", seq_length, minimum=2)
     B = _checks.positive_int("batch_size", batch_size)
@@ -70,6 +70,6 @@ def adding_baseline_loss() -> float:
     """Expected loss ``(o_T - y_T)**2 / 2`` (the package's convention) of the answer ``o_T = 1``.
 
     The target is a sum of two independent U(0, 1) numbers: mean 1, variance ``2/12``; half of it
-    is 1/12. Explained in Chapter 8.
+    is 1/12. Explained in Chapter 9.
     """
     return ADDING_BASELINE_MSE / 2.0

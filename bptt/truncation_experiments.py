@@ -1,4 +1,4 @@
-"""Chapter 6's experiments, with full-size defaults (the chapter runs them small).
+"""The experiments of Chapters 6 and 7, with full-size defaults (the chapter runs them small).
 
 * :func:`truncation_bias`: how far truncated gradients are from the full one, as a function of k2.
 * :func:`char_bias_experiment`: the same on a briefly trained character model (Chapter 4).
@@ -169,7 +169,7 @@ def artbp_gradient_draws(
     """``draws`` independent ARTBP gradients at fixed parameters: ``{name: (draws, *shape)}``.
 
     Their mean estimates the exact gradient (ARTBP is unbiased), their spread is ARTBP's noise.
-    Explained in Chapter 6.
+    Explained in Chapter 7.
     """
     draws = _checks.positive_int("draws", draws)
     gen = as_generator(rng)
@@ -248,7 +248,7 @@ def equal_cost_errors(
     loss: LossFn = softmax_cross_entropy,
 ) -> list[EqualCostRow]:
     """TBPTT(k, k) against ARTBP with mean subsequence length ``k``: which gradient is closer to
-    the full one on average? TBPTT's error is all bias, ARTBP's all variance. Chapter 6."""
+    the full one on average? TBPTT's error is all bias, ARTBP's all variance. Chapter 7."""
     gen = as_generator(rng)
     _, exact, _ = loss_and_grads_stepwise(params, inputs, targets, cell=cell, loss=loss)
     e = flatten(exact)
@@ -299,7 +299,7 @@ def influence_online_experiment(
 ) -> dict[str, OnlineRun]:
     """Online SGD on the influence-balancing stream with each method, from ``theta_0 = 0.5``.
 
-    Returns ``{label: OnlineRun}`` whose ``tracked`` is ``theta`` after each update. Chapter 6
+    Returns ``{label: OnlineRun}`` whose ``tracked`` is ``theta`` after each update. Chapter 7
     runs it with fewer steps.
     """
     problem = influence_problem(steps, n=n, p=p)
@@ -325,7 +325,7 @@ def influence_online_experiment(
 
 @dataclass(frozen=True)
 class CharOnlineRow:
-    """Held-out loss per character after online SGD with one method (Chapter 6)."""
+    """Held-out loss per character after online SGD with one method (Chapter 7)."""
 
     method: str
     learning_rate: float
@@ -349,7 +349,7 @@ def char_online_comparison(
     per character on held-out text. With ``batch > 1`` the stream is cut into that many parallel
     streams, read side by side (each update averages their gradients). Returns the held-out loss
     before, and one row per run (ARTBP once per seed of its truncation draws; TBPTT is
-    deterministic). Chapter 6."""
+    deterministic). Chapter 7."""
     batch = _checks.positive_int("batch", batch)
     data = trainer.data
     start = data.size // 2 + 1000

@@ -1,4 +1,4 @@
-"""Experiments of Chapter 8: training on the adding problem, and gradient norm against lag.
+"""Experiments of Chapter 9: training on the adding problem, and gradient norm against lag.
 
 The adding problem asks for one answer after the last step, so its loss is a *sequence-level*
 loss: squared error on the last output only. :func:`last_step_loss_and_grads` computes it with the
@@ -41,7 +41,7 @@ def last_step_loss_and_grads(
     ``targets``, the targets ``y_T``, has shape ``(B, V)``. Every other step's output derivative
     is zero, so the only error signal enters at step T and must travel back through the
     recurrence to reach early inputs. Returns ``(loss, grads, h_T)`` like
-    :func:`bptt.loss_and_grads`. Explained in Chapter 8.
+    :func:`bptt.loss_and_grads`. Explained in Chapter 9.
     """
     if cell is TANH:  # the vectorised tanh path of Chapter 4: same numbers, faster
         outputs, cache = rnn_forward(params, inputs, h0)
@@ -70,7 +70,7 @@ def gradient_norm_vs_lag(
     """``||dL/dh_{T - lag}||`` for ``lag = 0 .. T`` of the last-step loss (array of length T + 1).
 
     How much of the error signal of the last step is left after travelling ``lag`` steps back.
-    Works for any cell (the chapter compares the tanh cell and the GRU). Explained in Chapter 8.
+    Works for any cell (the chapter compares the tanh cell and the GRU). Explained in Chapter 9.
     """
     outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
     _, dlast = squared_error(outputs[-1], targets)
@@ -116,7 +116,7 @@ def make_adding_model(
 
     For the tanh cell ``W_hh`` comes from :func:`bptt.initializers.init_rnn_params`; for other
     cells every weight is Gaussian with ``weight_scale`` (the cell's own ``init_params``).
-    Explained in Chapter 8.
+    Explained in Chapter 9.
     """
     if cell is TANH:
         return init_rnn_params(
@@ -157,7 +157,7 @@ def train_adding(
     (``clip_norm``) or element-wise (``clip_value``) when asked, then the optimiser steps. A
     non-finite or overflowing loss or gradient stops the run and marks it ``diverged`` (nothing is
     propagated). ``test_loss`` is measured on ``test_size`` held-out sequences. The defaults are
-    the full-size run; Chapter 8 calls it with small sizes.
+    the full-size run; Chapter 9 calls it with small sizes.
     """
     T = _checks.positive_int("seq_length", seq_length, minimum=2)
     steps = _checks.positive_int("steps", steps)
@@ -225,7 +225,7 @@ def adding_sweep(
 
     ``settings`` maps a label to keyword arguments of :func:`train_adding` (default
     :data:`DEFAULT_SETTINGS`); ``"cell": "gru"`` selects :data:`bptt.gru.GRU`. ``common`` keyword
-    arguments apply to every run. Returns ``{label: [run for each T]}``. Explained in Chapter 8.
+    arguments apply to every run. Returns ``{label: [run for each T]}``. Explained in Chapter 9.
     """
     from .gru import GRU
 

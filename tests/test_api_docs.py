@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import pkgutil
 import re
@@ -37,3 +38,62 @@ def test_every_module_is_in_the_api_reference():
     listed = set(re.findall(r"^\.\. automodule:: bptt\.(\w+)", page, flags=re.MULTILINE))
     modules = {m.name for m in pkgutil.iter_modules(bptt.__path__) if not m.name.startswith("_")}
     assert modules == listed, f"add to / remove from book/a3-api.md: {sorted(modules ^ listed)}"
+
+
+def _numbered_chapters() -> list[Path]:
+    """The chapter files in the order the numbered parts of the table of contents give them."""
+    import yaml
+
+    root = Path(__file__).parents[1]
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    return [
+        root / f"{entry['file']}.md"
+        for part in toc["parts"]
+        if part.get("numbered")
+        for entry in part["chapters"]
+    ]
+
+
+EXPLAINED = re.compile(r"Explained in Chapters? (\d+(?:(?:, | and )\d+)*)")
+
+
+def chapter_pointers_that_miss(chapters: list[Path]) -> list[str]:
+    """Every "Explained in Chapter N" of a module whose chapter N never names that module.
+
+    A chapter names a module when its text contains ``bptt.<module>`` or one of the public names
+    the module defines; a renumbered table of contents therefore fails here, not in a reader's eyes.
+    """
+    texts = [path.read_text(encoding="utf-8") for path in chapters]
+    misses = []
+    for info in pkgutil.iter_modules(bptt.__path__):
+        module = importlib.import_module(f"bptt.{info.name}")
+        own = {
+            name
+            for name, obj in vars(module).items()
+            if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+        }
+        cited = {
+            int(n)
+            for group in EXPLAINED.findall(inspect.getsource(module))
+            for n in re.findall(r"\d+", group)
+        }
+        for number in sorted(cited):
+            if not 1 <= number <= len(texts):
+                misses.append(f"bptt.{info.name}: Chapter {number} does not exist")
+                continue
+            text = texts[number - 1]
+            if f"bptt.{info.name}" not in text and not any(
+                re.search(rf"\b{re.escape(name)}\b", text) for name in own
+            ):
+                misses.append(f"bptt.{info.name}: {chapters[number - 1].name} never names it")
+    return misses
+
+
+def test_every_chapter_pointer_leads_to_a_chapter_that_uses_the_module():
+    misses = chapter_pointers_that_miss(_numbered_chapters())
+    assert not misses, misses
+
+
+def test_chapter_pointers_fail_when_the_chapters_are_renumbered():
+    chapters = _numbered_chapters()
+    assert chapter_pointers_that_miss(chapters[1:] + chapters[:1])  # every number shifted by one

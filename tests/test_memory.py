@@ -17,7 +17,7 @@ from bptt.memory import (
 )
 
 # The model counts the arrays; Python objects and small temporaries add a little. Stated
-# tolerance (Chapter 7 quotes it): within 5 % of the model, plus 64 KiB for the fixed overhead.
+# tolerance (Chapter 8 quotes it): within 5 % of the model, plus 64 KiB for the fixed overhead.
 REL_TOL, ABS_TOL = MODEL_REL_TOL, MODEL_ABS_TOL
 assert (REL_TOL, ABS_TOL) == (0.05, 64 * 1024)
 

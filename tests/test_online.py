@@ -1,4 +1,4 @@
-"""The online SGD learner and Chapter 6's experiment functions (run small)."""
+"""The online SGD learner and Chapter 7's experiment functions (run small)."""
 
 from __future__ import annotations
 

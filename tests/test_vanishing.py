@@ -1,4 +1,4 @@
-"""Chapter 8's experiments: the last-step loss, gradient norm vs lag, and the training runs."""
+"""Chapter 9's experiments: the last-step loss, gradient norm vs lag, and the training runs."""
 
 from __future__ import annotations
 
