@@ -31,6 +31,7 @@ from .data import Vocabulary, pydoc_topics, read_text, zen_of_python
 from .gradcheck import GradcheckReport, gradcheck, relative_error
 from .gru import GRU, GRUCell
 from .influence import InfluenceCell, influence_problem, rtrl
+from .loop import loss_and_grads_loop
 from .losses import log_softmax, softmax, softmax_cross_entropy, squared_error
 from .memory import BPTTMemory, bptt_memory, measure_peak_bytes
 from .online import online_sgd
@@ -106,6 +107,7 @@ __all__ = [
     "log_softmax",
     "loss_and_grads",
     "loss_and_grads_checkpointed",
+    "loss_and_grads_loop",
     "loss_and_grads_stepwise",
     "make_optimizer",
     "measure_peak_bytes",
