@@ -86,7 +86,8 @@ def forward_stepwise(
     """Unroll ``cell`` over the inputs one step at a time.
 
     Returns ``(outputs (T, B, V), hs (T + 1, B, H), caches)`` where ``caches[t]`` is what
-    ``cell.step_backward`` needs for step ``t + 1``. Explained in Chapter 2 (unrolling in Chapter 1).
+    ``cell.step_backward`` needs for step ``t + 1``. Explained in Chapter 2 (unrolling itself in
+    Chapter 1).
     """
     D, H, V = check_params(params, cell)
     dtype = params["W_hy"].dtype
