@@ -76,7 +76,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, maximum: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -84,6 +84,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be an integer <= {maximum:_}, got {value:_}")
         return value
 
     return parse
@@ -116,6 +118,10 @@ def _file_path(text: str) -> Path:
 
 
 positive_int = _int_at_least(1)
+# Samples are built in memory and printed at the end: a million characters is ample for reading,
+# and a typo such as 10**12 is refused at once instead of filling memory for hours.
+MAX_SAMPLE_LENGTH = 1_000_000
+sample_length = _int_at_least(1, MAX_SAMPLE_LENGTH)
 count = _int_at_least(0)
 
 
@@ -176,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--checkpoint-every", type=count, default=500, help="0: only at the end")
     io.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
     io.add_argument("--sample-every", type=count, default=500, help="print a sample (0: never)")
-    io.add_argument("--sample-length", type=positive_int, default=200)
+    io.add_argument("--sample-length", type=sample_length, default=200)
     io.add_argument("--log-every", type=positive_int, default=100, help="without a progress bar")
     io.add_argument("--no-progress", action="store_true", help="plain log lines, no tqdm bar")
     add_debug(t)
@@ -185,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("checkpoint", type=Path, metavar="CKPT")
     s.add_argument("--prime", default="", help="text fed to the model first")
-    s.add_argument("--length", type=positive_int, default=200, help="characters to generate")
+    s.add_argument("--length", type=sample_length, default=200, help="characters to generate")
     s.add_argument(
         "--temperature", type=_positive_float, default=1.0,
         help="< 1: more conservative; near 0: the most likely character (greedy)",
