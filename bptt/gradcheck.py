@@ -201,8 +201,9 @@ class GradcheckReport:
             )
             why += "would pass"
         return (
-            f"gradcheck is inconclusive for {self.coarse}: {why}; check in float64 where the loss "
-            "is smoother and these gradients are not tiny beside it (Chapter 5)"
+            f"gradcheck is inconclusive for {self.coarse}: {why}; use float64 parameters, the "
+            "default eps, and a point where these gradients are not tiny beside the loss "
+            "(Chapter 5)"
         )
 
 

@@ -1,4 +1,4 @@
-"""Experiments of the chapter on the knobs (book/09-knobs.md), "A practical guide to the knobs".
+"""Experiments of Chapter 10, "A practical guide to the knobs".
 
 Every recommendation of that chapter rests on a small training run of the character model of the
 chapter on implementing BPTT (book/04-implementing.md): :class:`~bptt.train.CharModelTrainer` on
@@ -60,8 +60,7 @@ class RecordingTrainer(CharModelTrainer):
 
     ``grad_norms`` and ``grad_max`` receive the global norm and the largest absolute entry of each
     gradient *before* it is clipped (one entry per update: one per chunk for full BPTT, one per
-    ``k1`` characters for truncated BPTT). Explained in the chapter on the knobs
-    (book/09-knobs.md).
+    ``k1`` characters for truncated BPTT). Explained in Chapter 10.
     """
 
     def __init__(self, text: str, config: TrainConfig | None = None) -> None:
@@ -100,7 +99,7 @@ class KnobRun:
     params : dict
         The final parameters.
 
-    Explained in the chapter on the knobs (book/09-knobs.md).
+    Explained in Chapter 10.
     """
 
     config: TrainConfig
@@ -143,7 +142,7 @@ class KnobRun:
 def text_loss(params: Params, vocab: Vocabulary, text: str) -> float:
     """Loss per character (nats) of a character model on ``text``, read from a zero state.
 
-    Explained in the chapter on the knobs (book/09-knobs.md).
+    Explained in Chapter 10.
     """
     if not isinstance(text, str) or len(text) < 2:
         raise ValueError(f"text must be a string of at least 2 characters, got {text!r:.40}")
@@ -183,7 +182,7 @@ def train_char_model(
         A run that diverges is stopped and returned with ``diverged=True``; nothing non-finite
         is propagated.
 
-    Explained in the chapter on the knobs (book/09-knobs.md).
+    Explained in Chapter 10.
     """
     unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
@@ -258,7 +257,7 @@ def grid(
     dict
         ``{(value of the first axis, value of the second, ..., seed): KnobRun}``.
 
-    Explained in the chapter on the knobs (book/09-knobs.md).
+    Explained in Chapter 10.
     """
     if not axes:
         raise ValueError("axes must name at least one knob to vary")
@@ -283,7 +282,7 @@ def final_losses(
 ) -> dict[tuple[Any, ...], np.ndarray]:
     """``{knob values: array of final losses, one per seed}`` from a :func:`grid`'s result.
 
-    A diverged run counts as ``inf``. Explained in the chapter on the knobs (book/09-knobs.md).
+    A diverged run counts as ``inf``. Explained in Chapter 10.
     """
     out: dict[tuple[Any, ...], list[float]] = {}
     for key, run in runs.items():
@@ -309,7 +308,7 @@ class TruncationRow:
         Backward steps per forward step, counted with :class:`~bptt.counting.CountingCell`
         (about ``k2 / k1``).
 
-    Explained in the chapter on the knobs (book/09-knobs.md).
+    Explained in Chapter 10.
     """
 
     k1: int
@@ -331,9 +330,8 @@ def truncation_bias_vs_cost(
     one stretch of text, and how many backward steps per forward step it takes.
 
     ``inputs`` and ``targets`` are ``(T, B)`` ids; the gradient of TBPTT is the sum of its
-    backward passes with fixed parameters (no updates). Explained in the chapter on the knobs
-    (book/09-knobs.md); truncation itself in the chapter on truncated BPTT
-    (book/06-truncation.md).
+    backward passes with fixed parameters (no updates). Explained in Chapter 10; truncation itself
+    in Chapter 6.
     """
     if not schemes:
         raise ValueError("schemes must hold at least one (k1, k2) pair")
