@@ -59,7 +59,6 @@ RUN_TIMEOUT_MS = 900_000
 # stem -> why the chapter does not yet run in Pyodide (see the report of issue 16). Expected to
 # fail; remove a chapter from here once it runs.
 KNOWN_BROWSER_FAILURES: dict[str, str] = {
-    "04-implementing": "np.bincount of an int64 array: numpy on wasm32 casts only to int32",
     "06-truncation": "asserts that the error rises at some doubling of k2, which Pyodide's "
     "floating point does not reproduce",
     "06b-unbiased-truncation": "asserts how ARTBP's draws compare with TBPTT on a model trained "
