@@ -10,7 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 import bptt
-from bptt.checkpointing import evenly_spaced_schedule, loss_and_grads_checkpointed, optimal_schedule
+from bptt.algorithms.checkpointing import (
+    evenly_spaced_schedule,
+    loss_and_grads_checkpointed,
+    optimal_schedule,
+)
 from bptt.memory import bptt_memory, measure_peak_bytes, random_problem, time_call
 
 T, B, D, H, V = 1000, 32, 65, 256, 65

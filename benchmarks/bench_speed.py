@@ -11,7 +11,7 @@ cross-entropy, on the same random data, in the same process, three ways:
 
 It prints medians of interleaved runs, the ratio ``torch time / vectorised time`` (above 1: the
 package is faster) and the achieved GFLOP/s of the vectorised path against the machine's measured
-matrix-multiply peak; then an ablation of the optimisations of ``bptt/rnn.py``.
+matrix-multiply peak; then an ablation of the optimisations of ``bptt/algorithms/vectorised.py``.
 
 Threads: numpy's BLAS reads its thread count when it is loaded, so the measurement runs in a child
 process started with ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to
@@ -243,7 +243,7 @@ def variant_loss_and_grads(
     per_step_deriv: bool = False,
     reuse_buffers: bool = False,
 ) -> tuple[float, dict[str, np.ndarray]]:
-    """The vectorised BPTT of ``bptt.rnn`` with each optimisation switchable (dense inputs only).
+    """``bptt.algorithms.vectorised`` with each optimisation switchable (dense inputs only).
 
     ``flat_readout=False, in_place=False`` is the package's code before optimisation: the readout
     products on the stacked ``(T, B, H)`` array, ``1 - h**2`` as two temporaries and a new ``dh``
@@ -442,7 +442,10 @@ def _child(argv: Sequence[str]) -> int:
     if args.only != "ablation":
         result = _run_and_print_grid(QUICK_GRID if args.quick else FULL_GRID, not args.no_stepwise)
     if args.only != "grid" and not args.quick:
-        print("\nWhat each optimisation of bptt.rnn is worth (medians, interleaved runs):")
+        print(
+            "\nWhat each optimisation of bptt.algorithms.vectorised is worth "
+            "(medians, interleaved runs):"
+        )
         rows = ablation()
         print(format_ablation(rows), flush=True)
     if args.save:

@@ -1,8 +1,8 @@
-"""``python -m bptt``: the command line (see :mod:`bptt.cli`)."""
+"""``python -m bptt``: the command line (see :mod:`bptt.app.cli`)."""
 
 import sys
 
-from .cli import main
+from bptt.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

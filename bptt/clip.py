@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import _checks
-from .cells import Params
+from bptt import _checks
+from bptt.cells import Params
 
 
 def _gradients(grads: object) -> dict[str, np.ndarray]:

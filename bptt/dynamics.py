@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .losses import softmax_cross_entropy
-from .params import as_generator
-from .readout import readout_backward
-from .stepwise import LossFn, check_targets, forward_stepwise
+from bptt import _checks
+from bptt.algorithms.stepwise import LossFn, check_targets, forward_stepwise
+from bptt.cells import TANH, Cell, Params
+from bptt.losses import softmax_cross_entropy
+from bptt.params import as_generator
+from bptt.readout import readout_backward
 
 
 def step_jacobians(params: Params, hs: np.ndarray) -> np.ndarray:

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import Params
-from .params import as_generator
+from bptt import _checks
+from bptt.cells import Params
+from bptt.params import as_generator
 
 DEFAULT_TOLERANCE = 1e-7
 """Relative error above which :func:`gradcheck` reports a failure (float64)."""

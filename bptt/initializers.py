@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks, dynamics
-from .cells import Params
-from .params import as_generator, init_params
+from bptt import _checks, dynamics
+from bptt.cells import Params
+from bptt.params import as_generator, init_params
 
 RECURRENT_INITS = ("gaussian", "orthogonal", "identity")
 """Names accepted by :func:`recurrent_matrix` and :func:`init_rnn_params`."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
+from bptt import _checks
 
 
 def _logits(name: str, logits: object) -> np.ndarray:

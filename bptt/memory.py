@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
+from bptt import _checks
 
 MODEL_REL_TOL = 0.05
 """The memory model is held to ``MODEL_REL_TOL * model + MODEL_ABS_TOL`` of the measured peak."""
@@ -182,7 +182,7 @@ def random_problem(
     T: int, B: int, D: int, H: int, V: int, dtype: Any = np.float64, rng: Any = 0
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Parameters, token-id inputs ``(T, B)`` and targets ``(T, B)`` for memory experiments."""
-    from .params import as_generator, init_params
+    from bptt.params import as_generator, init_params
 
     gen = as_generator(rng)
     params = init_params(D, H, V, gen, weight_scale=0.1, dtype=dtype)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import Params
+from bptt import _checks
+from bptt.cells import Params
 
 
 class Optimizer:

@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params, check_cell
-from .readout import READOUT_NAMES
+from bptt import _checks
+from bptt.cells import TANH, Cell, Params, check_cell
+from bptt.readout import READOUT_NAMES
 
 
 class ModelSizes(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import Params
+from bptt.cells import Params
 
 READOUT_NAMES: tuple[str, ...] = ("W_hy", "b_y")
 """Names of the readout parameters: ``W_hy`` ``(V, H)`` and ``b_y`` ``(V,)``."""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bptt.plotting import BOOK_STYLE, FIGURE_DPI, MIN_TEXT_PX
+from bptt.experiments.plotting import BOOK_STYLE, FIGURE_DPI, MIN_TEXT_PX
 
 VIEWPORT = {"width": 1280, "height": 900}
 """The window of the issue's reader: text boxes about 690 px wide, figures at most 672 px."""

@@ -1,4 +1,4 @@
-"""Shared by the command-line tests: a work folder with a text and a trained checkpoint, ways to
+"""Shared by the command-line tests: a work folder with a text and a trained snapshot, ways to
 run ``bptt`` (in-process, or as a user would in a subprocess), and a snapshot of a folder."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 import bptt
-from bptt.checkpoint import save_checkpoint
-from bptt.cli import main
-from bptt.train import CharModelTrainer, TrainConfig
+from bptt.app.cli import main
+from bptt.app.snapshot import save_snapshot
+from bptt.app.train import CharModelTrainer, TrainConfig
 
 # Small and fast: the Zen of Python, 16 hidden units, 20-character chunks.
 CONFIG = {"hidden_size": 16, "seq_length": 20}
@@ -28,7 +28,7 @@ TRAINED_STEPS = 30
 
 
 def build_workspace(folder: Path) -> Path:
-    """Fill ``folder`` with a training text, a checkpoint trained on it, and awkward files."""
+    """Fill ``folder`` with a training text, a snapshot trained on it, and awkward files."""
     folder.mkdir(parents=True, exist_ok=True)
     text = bptt.zen_of_python()
     (folder / "zen.txt").write_text(text, encoding="utf-8")
@@ -37,7 +37,7 @@ def build_workspace(folder: Path) -> Path:
     trainer.save(folder / "model.npz")
     shutil.copy(folder / "model.npz", folder / "other_model.npz")
     (folder / "other.txt").write_text("Not the Zen of Python. " * 20, encoding="utf-8")
-    (folder / "notes.txt").write_text("my notes, not a checkpoint\n", encoding="utf-8")
+    (folder / "notes.txt").write_text("my notes, not a snapshot\n", encoding="utf-8")
     (folder / "empty.txt").write_bytes(b"")
     (folder / "short.txt").write_text("short\n", encoding="utf-8")
     (folder / "latin1.txt").write_bytes("Déjà vu, café au lait. ".encode("latin-1") * 5)
@@ -48,7 +48,7 @@ def build_workspace(folder: Path) -> Path:
     (folder / "zen-link.txt").symlink_to("zen.txt")
     np.savez(folder / "plain.npz", a=np.zeros(3))
     np.save(folder / "array.npy", np.zeros(3))
-    save_checkpoint(folder / "other_kind.npz", {"a": np.zeros(2)}, {"kind": "something-else"})
+    save_snapshot(folder / "other_kind.npz", {"a": np.zeros(2)}, {"kind": "something-else"})
     data = bytearray((folder / "model.npz").read_bytes())
     (folder / "truncated.npz").write_bytes(bytes(data[: len(data) // 2]))
     data[len(data) // 3] ^= 0xFF  # one flipped byte inside the stored arrays
@@ -72,7 +72,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def run_in_process(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    """``bptt ARGS`` through :func:`bptt.cli.main` in this process; warnings count as errors.
+    """``bptt ARGS`` through :func:`bptt.app.cli.main` in this process; warnings count as errors.
 
     Returns ``(exit status, stdout, stderr)``. An exception escaping ``main`` (what a user would
     see as a traceback) is turned into a status of -1 and a traceback text on stderr.

@@ -33,11 +33,24 @@ def test_docstrings_point_to_a_chapter():
     assert not lacking, f"docstrings without 'Explained in Chapter N.': {lacking}"
 
 
+def public_modules() -> list[str]:
+    """Every public module of the package, in its folders too (``bptt.cells.gru``...)."""
+    return sorted(
+        m.name
+        for m in pkgutil.walk_packages(bptt.__path__, prefix="bptt.")
+        if not any(part.startswith("_") for part in m.name.split("."))
+    )
+
+
 def test_every_module_is_in_the_api_reference():
     page = (Path(__file__).parents[1] / "book" / "a3-api.md").read_text(encoding="utf-8")
-    listed = set(re.findall(r"^\.\. automodule:: bptt\.(\w+)", page, flags=re.MULTILINE))
-    modules = {m.name for m in pkgutil.iter_modules(bptt.__path__) if not m.name.startswith("_")}
+    listed = set(re.findall(r"^\.\. automodule:: (bptt\.[\w.]+)", page, flags=re.MULTILINE))
+    modules = set(public_modules())
     assert modules == listed, f"add to / remove from book/a3-api.md: {sorted(modules ^ listed)}"
+
+
+def test_public_modules_sees_the_folders():
+    assert {"bptt.cells.gru", "bptt.algorithms.truncation", "bptt.app.cli"} <= set(public_modules())
 
 
 def _numbered_chapters() -> list[Path]:
@@ -65,13 +78,13 @@ def chapter_pointers_that_miss(chapters: list[Path]) -> list[str]:
     """
     texts = [path.read_text(encoding="utf-8") for path in chapters]
     misses = []
-    for info in pkgutil.iter_modules(bptt.__path__):
-        module = importlib.import_module(f"bptt.{info.name}")
+    for name in public_modules():
+        module = importlib.import_module(name)
         own = {
-            name
-            for name, obj in vars(module).items()
-            if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__
-        }
+            defined
+            for defined, obj in vars(module).items()
+            if not defined.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+        } | set(getattr(module, "__all__", ()))  # a folder's __init__ names what it gathers
         cited = {
             int(n)
             for group in EXPLAINED.findall(inspect.getsource(module))
@@ -79,13 +92,13 @@ def chapter_pointers_that_miss(chapters: list[Path]) -> list[str]:
         }
         for number in sorted(cited):
             if not 1 <= number <= len(texts):
-                misses.append(f"bptt.{info.name}: Chapter {number} does not exist")
+                misses.append(f"{name}: Chapter {number} does not exist")
                 continue
             text = texts[number - 1]
-            if f"bptt.{info.name}" not in text and not any(
-                re.search(rf"\b{re.escape(name)}\b", text) for name in own
+            if name not in text and not any(
+                re.search(rf"\b{re.escape(defined)}\b", text) for defined in own
             ):
-                misses.append(f"bptt.{info.name}: {chapters[number - 1].name} never names it")
+                misses.append(f"{name}: {chapters[number - 1].name} never names it")
     return misses
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.artbp import ConstantTruncation, PowerLawTruncation, artbp, mean_length
-from bptt.truncation import tbptt
+from bptt.algorithms.artbp import ConstantTruncation, PowerLawTruncation, artbp, mean_length
+from bptt.algorithms.truncation import tbptt
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_bad_inputs(problem):
 
 
 def test_compensation_weights_mean_one_second_moment_inverse_survival():
-    from bptt.artbp import compensation_weights
+    from bptt.algorithms.artbp import compensation_weights
 
     for schedule in (PowerLawTruncation(8.0, 2.0), ConstantTruncation(0.1)):
         w = compensation_weights(schedule, 15, 100_000, rng=0)

@@ -234,7 +234,7 @@ def _draw_figures(book: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bptt.plotting import book_figure
+    from bptt.experiments.plotting import book_figure
 
     for name, width in (("column.png", None), ("wide.png", 16.0)):
         fig, ax = book_figure()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.checkpointing import (
+from bptt.algorithms.checkpointing import (
     _count,
     evenly_spaced_schedule,
     hsm_cost_table,
@@ -18,7 +18,7 @@ from bptt.checkpointing import (
     optimal_schedule,
     revolve_forward_steps,
 )
-from bptt.gru import GRU
+from bptt.cells.gru import GRU
 
 D, H, V, B = 5, 6, 4, 3
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import bptt
-import bptt.cli
-from bptt.checkpoint import load_checkpoint, load_model
-from bptt.faults import DroppedRecurrenceCell
+import bptt.app.cli
+from bptt.app.snapshot import load_model, load_snapshot
+from bptt.experiments.faults import DroppedRecurrenceCell
 
 # Small and fast: the Zen of Python, 16 hidden units, 20-character chunks.
 SMALL = ["--hidden-size", "16", "--seq-length", "20", "--no-progress", "--sample-every", "0"]
@@ -62,7 +62,7 @@ def test_train_then_sample(tmp_path, zen):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "step 30/30" in result.stdout and "done: step 30" in result.stdout
-    meta = load_checkpoint(tmp_path / "model.npz").metadata
+    meta = load_snapshot(tmp_path / "model.npz").metadata
     assert meta["step"] == 30 and meta["config"]["hidden_size"] == 16
 
     args = ("sample", "model.npz", "--prime", "Beautiful", "--length", 50, "--seed", 3)
@@ -71,6 +71,16 @@ def test_train_then_sample(tmp_path, zen):
     text = first.stdout.rstrip("\n")
     assert text.startswith("Beautiful") and len(text) == len("Beautiful") + 50
     assert run(*args, cwd=tmp_path).stdout == first.stdout  # same seed, same text
+
+
+def test_the_options_first_names_still_work(tmp_path, zen):
+    """--checkpoint and --checkpoint-every, the options' names before "snapshot", are aliases."""
+    old = ("--checkpoint", "runs/old.npz", "--checkpoint-every", 10)
+    result = run("train", zen, *SMALL, "--steps", 20, *old, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert load_snapshot(tmp_path / "runs" / "old.npz").metadata["step"] == 20
+    again = run("train", zen, *SMALL, "--steps", 20, "--checkpoint", "runs/old.npz", cwd=tmp_path)
+    assert_one_line_error(again, "already exists", "--overwrite")
 
 
 def test_default_corpus_runs_out_of_the_box(tmp_path):
@@ -92,15 +102,15 @@ def test_epochs_truncation_optimizer_and_float32(tmp_path, zen):
 
 
 def test_resume_continues_bit_for_bit(tmp_path, zen):
-    opts = [*SMALL, "--optimizer", "adam", "--lr", 0.01, "--checkpoint-every", 7]
-    straight = run("train", zen, *opts, "--steps", 60, "--checkpoint", "a.npz", cwd=tmp_path)
+    opts = [*SMALL, "--optimizer", "adam", "--lr", 0.01, "--snapshot-every", 7]
+    straight = run("train", zen, *opts, "--steps", 60, "--snapshot", "a.npz", cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr
-    part = run("train", zen, *opts, "--steps", 25, "--checkpoint", "b.npz", cwd=tmp_path)
+    part = run("train", zen, *opts, "--steps", 25, "--snapshot", "b.npz", cwd=tmp_path)
     assert part.returncode == 0, part.stderr
     resumed = run("train", zen, "--resume", "b.npz", "--steps", 60, "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at step 25" in resumed.stdout
-    a, b = load_checkpoint(tmp_path / "a.npz"), load_checkpoint(tmp_path / "b.npz")
+    a, b = load_snapshot(tmp_path / "a.npz"), load_snapshot(tmp_path / "b.npz")
     assert a.arrays.keys() == b.arrays.keys()
     for k in a.arrays:
         np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
@@ -111,7 +121,7 @@ def test_resume_continues_bit_for_bit(tmp_path, zen):
 def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, zen):
     args = [sys.executable, "-m", "bptt", "train", str(zen), *SMALL, "--steps", "1000000"]
     proc = subprocess.Popen(
-        [*args, "--log-every", "1", "--checkpoint", "int.npz", "--checkpoint-every", "0"],
+        [*args, "--log-every", "1", "--snapshot", "int.npz", "--snapshot-every", "0"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -130,7 +140,7 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, zen):
     assert proc.returncode == 130, err
     assert "stopped by SIGINT: saved step" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
-    stopped = load_checkpoint(tmp_path / "int.npz").metadata["step"]
+    stopped = load_snapshot(tmp_path / "int.npz").metadata["step"]
     assert stopped >= 20
 
     total = stopped + 15
@@ -138,7 +148,7 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, zen):
         "train", zen, "--resume", "int.npz", "--steps", total, "--no-progress", cwd=tmp_path
     )
     assert resumed.returncode == 0, resumed.stderr
-    straight = run("train", zen, *SMALL, "--steps", total, "--checkpoint", "s.npz", cwd=tmp_path)
+    straight = run("train", zen, *SMALL, "--steps", total, "--snapshot", "s.npz", cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr
     a, b = load_model(tmp_path / "int.npz")[0], load_model(tmp_path / "s.npz")[0]
     for k in a:
@@ -151,8 +161,8 @@ def test_gradcheck_passes_and_fails_with_exit_status(tmp_path, monkeypatch, caps
     assert "PASSED" in result.stdout and "W_hh" in result.stdout
     # A BPTT with a bug (Chapter 5's dropped recurrence) fails the check: exit status 1.
     broken = functools.partial(bptt.loss_and_grads_stepwise, cell=DroppedRecurrenceCell())
-    monkeypatch.setattr(bptt.cli, "loss_and_grads_stepwise", broken)
-    assert bptt.cli.main(["gradcheck", "--algorithm", "stepwise"]) == 1
+    monkeypatch.setattr(bptt.app.cli, "loss_and_grads_stepwise", broken)
+    assert bptt.app.cli.main(["gradcheck", "--algorithm", "stepwise"]) == 1
     assert "FAILED" in capsys.readouterr().out
     # So does a check whose finite differences are too coarse to tell (a step far too large).
     coarse = run("gradcheck", "--eps", 3, cwd=tmp_path)
@@ -190,10 +200,10 @@ def test_debug_shows_the_traceback(tmp_path):
     assert "FileNotFoundError" in result.stderr
 
 
-def test_checkpoint_of_a_different_model_or_text(tmp_path, zen):
+def test_snapshot_of_a_different_model_or_text(tmp_path, zen):
     assert run("train", zen, *SMALL, "--steps", 3, cwd=tmp_path).returncode == 0
     other = run("train", zen, "--resume", "model.npz", "--hidden-size", 32, cwd=tmp_path)
-    assert_one_line_error(other, "different model", "hidden_size=32 (checkpoint: 16)")
+    assert_one_line_error(other, "different model", "hidden_size=32 (snapshot: 16)")
     (tmp_path / "other.txt").write_text("another text entirely " * 10)
     wrong_text = run("train", "other.txt", "--resume", "model.npz", cwd=tmp_path)
     assert_one_line_error(wrong_text, "different text")
@@ -201,7 +211,7 @@ def test_checkpoint_of_a_different_model_or_text(tmp_path, zen):
     assert_one_line_error(prime, "--prime", "'@'")
 
 
-def test_corrupted_checkpoint_is_refused(tmp_path, zen):
+def test_corrupted_snapshot_is_refused(tmp_path, zen):
     assert run("train", zen, *SMALL, "--steps", 3, cwd=tmp_path).returncode == 0
     path = tmp_path / "model.npz"
     data = bytearray(path.read_bytes())
@@ -214,12 +224,12 @@ def test_corrupted_checkpoint_is_refused(tmp_path, zen):
     assert_one_line_error(resume, "model.npz")
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, zen):
+def test_divergence_stops_and_keeps_the_last_good_snapshot(tmp_path, zen):
     assert run("train", zen, *SMALL, "--steps", 20, cwd=tmp_path).returncode == 0
     good = (tmp_path / "model.npz").read_bytes()
     args = ["--optimizer", "adam", "--lr", "1e37", "--dtype", "float32", "--no-clip"]
     result = run(
-        "train", zen, *SMALL, *args, "--steps", 50, "--checkpoint-every", 1, "--overwrite",
+        "train", zen, *SMALL, *args, "--steps", 50, "--snapshot-every", 1, "--overwrite",
         cwd=tmp_path,
     )  # fmt: skip
     assert_one_line_error(result, "training stopped at step", "'model.npz' was not changed", code=3)
@@ -235,7 +245,7 @@ def test_progress_bar_with_tqdm(tmp_path, zen):
     assert "done: step 20" in result.stdout
 
 
-def test_train_creates_the_checkpoint_directory(tmp_path):
+def test_train_creates_the_snapshot_directory(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("abcdefgh " * 40, encoding="utf-8")
     target = tmp_path / "runs" / "deep" / "m.npz"
@@ -250,7 +260,7 @@ def test_train_creates_the_checkpoint_directory(tmp_path):
             "8",
             "--steps",
             "3",
-            "--checkpoint",
+            "--snapshot",
             str(target),
             "--no-progress",
         ],
@@ -271,7 +281,7 @@ def test_train_creates_the_checkpoint_directory(tmp_path):
             str(text),
             "--steps",
             "1",
-            "--checkpoint",
+            "--snapshot",
             str(blocker / "m.npz"),
             "--no-progress",
         ],

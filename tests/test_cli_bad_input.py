@@ -1,7 +1,7 @@
 """The command line under bad input: every case is one clear line, a distinct exit status, no
 traceback, and no file changed (Appendix A1).
 
-Each case runs ``bptt`` in a copy of a work folder that holds a training text, a checkpoint trained
+Each case runs ``bptt`` in a copy of a work folder that holds a training text, a snapshot trained
 on it and a few awkward files (see ``cli_helpers.build_workspace``). Every file in the folder is
 hashed before and after: a case may create only the files it lists.
 """
@@ -36,10 +36,10 @@ def case(*args, code=2, says=(), creates=(), marks=()):
 
 TRAIN = ("train", "zen.txt", *SMALL)
 RESUME = ("train", "zen.txt", "--resume", "model.npz")
-DIVERGE = ("--steps", 120, "--checkpoint", "new.npz")
+DIVERGE = ("--steps", 120, "--snapshot", "new.npz")
 SGD_BLOWS_UP = ("--lr", 1e6, "--optimizer", "sgd", "--no-clip")
 ADAM_OVERFLOWS = ("--optimizer", "adam", "--lr", 1e37, "--dtype", "float32", "--no-clip")
-INTO_MODEL = ("--checkpoint-every", 1, "--checkpoint", "model.npz", "--overwrite")
+INTO_MODEL = ("--snapshot-every", 1, "--snapshot", "model.npz", "--overwrite")
 
 CASES = [
     # -- options that do not parse ---------------------------------------------------------------
@@ -69,7 +69,7 @@ CASES = [
     case(*TRAIN, "--steps", "1e3", says=["--steps", "'1e3'"]),
     case(*TRAIN, "--epochs", 0, says=["--epochs"]),
     case(*TRAIN, "--epochs", "nan", says=["--epochs"]),
-    case(*TRAIN, "--checkpoint-every", -1, says=["--checkpoint-every"]),
+    case(*TRAIN, "--snapshot-every", -1, says=["--snapshot-every"]),
     case(*TRAIN, "--sample-every", -1, says=["--sample-every"]),
     case(*TRAIN, "--sample-length", 0, says=["--sample-length"]),
     case(*TRAIN, "--log-every", 0, says=["--log-every"]),
@@ -77,8 +77,8 @@ CASES = [
     case(*TRAIN, "--encoding", "bogus-enc", says=["--encoding", "bogus-enc"]),
     case(*TRAIN, "--encoding", "rot13", says=["--encoding", "rot13"]),
     case(*TRAIN, "--encoding", "base64", says=["--encoding", "base64"]),
-    case(*TRAIN, "--checkpoint", "", says=["--checkpoint"]),
-    case(*TRAIN, "--checkpoint", "runs/", says=["--checkpoint", "runs/"]),
+    case(*TRAIN, "--snapshot", "", says=["--snapshot"]),
+    case(*TRAIN, "--snapshot", "runs/", says=["--snapshot", "runs/"]),
     case(*TRAIN, "--hiden-size", 5, says=["--hiden-size"]),
     case(*TRAIN, "other.txt", says=["other.txt"]),
     case(*TRAIN, "--resume", says=["--resume"]),
@@ -102,26 +102,26 @@ CASES = [
     case("train", "model.npz", says=["model.npz", "utf-8"]),
     case("train", "short.txt", says=["short.txt", "6 characters", "--seq-length 25"]),
     case(*TRAIN, "--seq-length", 5000, says=["zen.txt", "--seq-length 5000"]),
-    # -- checkpoints that must not be written -----------------------------------------------------
+    # -- snapshots that must not be written -----------------------------------------------------
     case("train", "zen.txt", *SMALL, says=["'model.npz' already exists", "--overwrite"]),
-    case(*TRAIN, "--checkpoint", "model.npz", says=["model.npz", "--resume model.npz"]),
-    case(*TRAIN, "--checkpoint", "notes.txt", says=["notes.txt", "already exists"]),
-    case(*TRAIN, "--checkpoint", "zen.txt", says=["zen.txt", "training text"]),
-    case(*TRAIN, "--checkpoint", "zen.txt", "--overwrite", says=["zen.txt", "training text"]),
-    case(*TRAIN, "--checkpoint", "zen-link.txt", says=["zen-link.txt", "training text"]),
-    case("train", "zen-link.txt", *SMALL, "--checkpoint", "zen.txt", says=["training text"]),
-    case(*TRAIN, "--checkpoint", "notes.txt", "--overwrite", says=["notes.txt", "not a bptt"]),
-    case(*TRAIN, "--checkpoint", "damaged.npz", "--overwrite", says=["damaged.npz", "not a"]),
-    case(*TRAIN, "--checkpoint", "folder", says=["folder", "directory"]),
-    case(*TRAIN, "--checkpoint", "/dev/null", "--overwrite", says=["/dev/null", "regular file"]),
-    case(*TRAIN, "--checkpoint", "blocker/m.npz", says=["blocker", "not a directory"]),
-    case(*TRAIN, "--checkpoint", "/proc/no/m.npz", says=["/proc/no", "cannot create"]),
-    case(*RESUME, "--checkpoint", "other_model.npz", says=["other_model.npz", "not the --resume"]),
-    case(*RESUME, "--encoding", "latin-1", "--checkpoint", "zen.txt", says=["training text"]),
+    case(*TRAIN, "--snapshot", "model.npz", says=["model.npz", "--resume model.npz"]),
+    case(*TRAIN, "--snapshot", "notes.txt", says=["notes.txt", "already exists"]),
+    case(*TRAIN, "--snapshot", "zen.txt", says=["zen.txt", "training text"]),
+    case(*TRAIN, "--snapshot", "zen.txt", "--overwrite", says=["zen.txt", "training text"]),
+    case(*TRAIN, "--snapshot", "zen-link.txt", says=["zen-link.txt", "training text"]),
+    case("train", "zen-link.txt", *SMALL, "--snapshot", "zen.txt", says=["training text"]),
+    case(*TRAIN, "--snapshot", "notes.txt", "--overwrite", says=["notes.txt", "not a bptt"]),
+    case(*TRAIN, "--snapshot", "damaged.npz", "--overwrite", says=["damaged.npz", "not a"]),
+    case(*TRAIN, "--snapshot", "folder", says=["folder", "directory"]),
+    case(*TRAIN, "--snapshot", "/dev/null", "--overwrite", says=["/dev/null", "regular file"]),
+    case(*TRAIN, "--snapshot", "blocker/m.npz", says=["blocker", "not a directory"]),
+    case(*TRAIN, "--snapshot", "/proc/no/m.npz", says=["/proc/no", "cannot create"]),
+    case(*RESUME, "--snapshot", "other_model.npz", says=["other_model.npz", "not the --resume"]),
+    case(*RESUME, "--encoding", "latin-1", "--snapshot", "zen.txt", says=["training text"]),
     case("train", "model.npz", "--encoding", "latin-1", "--resume", "model.npz", says=["text"]),
-    # -- checkpoints that cannot be resumed -------------------------------------------------------
+    # -- snapshots that cannot be resumed -------------------------------------------------------
     case("train", "zen.txt", "--resume", "missing.npz", says=["missing.npz", "does not exist"]),
-    case("train", "zen.txt", "--resume", "zen.txt", says=["zen.txt", "not a bptt checkpoint"]),
+    case("train", "zen.txt", "--resume", "zen.txt", says=["zen.txt", "not a bptt snapshot"]),
     case("train", "zen.txt", "--resume", "damaged.npz", says=["damaged.npz"]),
     case("train", "zen.txt", "--resume", "truncated.npz", says=["truncated.npz"]),
     case("train", "zen.txt", "--resume", "plain.npz", says=["plain.npz", "no metadata"]),
@@ -129,9 +129,9 @@ CASES = [
     case("train", "zen.txt", "--resume", "other_kind.npz", says=["other_kind.npz"]),
     case("train", "zen.txt", "--resume", "folder", says=["folder"]),
     case("train", "other.txt", "--resume", "model.npz", says=["model.npz", "different text"]),
-    case(*RESUME, "--hidden-size", 32, says=["hidden_size=32 (checkpoint: 16)"]),
+    case(*RESUME, "--hidden-size", 32, says=["hidden_size=32 (snapshot: 16)"]),
     case(*RESUME, "--lr", 0.5, says=["learning_rate"]),
-    case(*RESUME, "--no-clip", says=["clip_value=None (checkpoint: 5.0)"]),
+    case(*RESUME, "--no-clip", says=["clip_value=None (snapshot: 5.0)"]),
     case(*RESUME, "--optimizer", "adam", says=["optimizer"]),
     case(*RESUME, "--seed", 3, says=["seed=3"]),
     case(*RESUME, "--k1", 5, says=["k1=5"]),
@@ -139,10 +139,8 @@ CASES = [
     case(*RESUME, "--steps", 10, code=0, says=["nothing to do", "at step 30", "ends at step 10"]),
     case(*RESUME, "--steps", TRAINED_STEPS, code=0, says=["nothing to do"]),
     case(*RESUME, "--epochs", 0.1, code=0, says=["nothing to do", "ends at step 4"]),
-    case(*RESUME, "--steps", 20, "--checkpoint", "new.npz", code=0, says=["or written"]),
-    case(
-        *TRAIN, "--steps", 0, "--checkpoint", "new.npz", code=0, says=["done"], creates=["new.npz"]
-    ),
+    case(*RESUME, "--steps", 20, "--snapshot", "new.npz", code=0, says=["or written"]),
+    case(*TRAIN, "--steps", 0, "--snapshot", "new.npz", code=0, says=["done"], creates=["new.npz"]),
     # -- too large for memory: refused before allocating ------------------------------------------
     case(*TRAIN, "--hidden-size", 1_000_000, says=["--hidden-size 1000000", "TiB", "available"]),
     case(*TRAIN, "--hidden-size", 1_000_000, "--dtype", "float32", says=["float32", "memory"]),
@@ -150,9 +148,9 @@ CASES = [
     case("gradcheck", "--hidden-size", 1_000_000, says=["H=1000000", "memory"]),
     case("gradcheck", "--seq-length", 10**10, "--hidden-size", 64, says=["T=10000000000"]),
     # -- training that diverges: exit 3, no bad model saved ---------------------------------------
-    case(*TRAIN, *SGD_BLOWS_UP, *DIVERGE, code=3, says=["diverged", "no checkpoint was written"]),
+    case(*TRAIN, *SGD_BLOWS_UP, *DIVERGE, code=3, says=["diverged", "no snapshot was written"]),
     case(*TRAIN, "--lr", 1e3, "--optimizer", "adam", *DIVERGE, code=3, says=["diverged", "50"]),
-    case(*TRAIN, "--weight-scale", 1e6, *DIVERGE, code=3, says=["diverged", "no checkpoint"]),
+    case(*TRAIN, "--weight-scale", 1e6, *DIVERGE, code=3, says=["diverged", "no snapshot"]),
     case(*TRAIN, *ADAM_OVERFLOWS, *DIVERGE, code=3, says=["step 2", "not finite"]),
     case(
         *TRAIN, *SGD_BLOWS_UP, *DIVERGE, *INTO_MODEL, code=3, says=["'model.npz' was not changed"]
@@ -161,12 +159,12 @@ CASES = [
     case(*TRAIN, "--weight-scale", 1e6, *DIVERGE, *INTO_MODEL, code=3, says=["was not changed"]),
     # -- sample -----------------------------------------------------------------------------------
     case("sample", "missing.npz", says=["missing.npz", "does not exist"]),
-    case("sample", "zen.txt", says=["zen.txt", "not a bptt checkpoint"]),
+    case("sample", "zen.txt", says=["zen.txt", "not a bptt snapshot"]),
     case("sample", "folder", says=["folder"]),
     case("sample", "damaged.npz", says=["damaged.npz"]),
     case("sample", "truncated.npz", says=["truncated.npz"]),
     case("sample", "plain.npz", says=["plain.npz", "no metadata"]),
-    case("sample", "array.npy", says=["array.npy", "not a bptt checkpoint"]),
+    case("sample", "array.npy", says=["array.npy", "not a bptt snapshot"]),
     case("sample", "other_kind.npz", says=["other_kind.npz", "usable model"]),
     case("sample", "model.npz", "--prime", "@@", says=["--prime", "'@'"]),
     case("sample", "model.npz", "--length", 0, says=["--length"]),
@@ -179,7 +177,7 @@ CASES = [
     case("sample", "model.npz", "--temperature", "inf", says=["--temperature"]),
     case("sample", "model.npz", "--temperature", "1e-400", says=["--temperature"]),
     case("sample", "model.npz", "--seed", -1, says=["--seed"]),
-    case("sample", says=["CKPT"]),
+    case("sample", says=["SNAPSHOT"]),
     case("sample", "model.npz", "--temperature", "1e-310", "--length", 30, code=0),
     case("sample", "model.npz", "--temperature", "1e300", "--length", 30, code=0),
     # -- gradcheck --------------------------------------------------------------------------------
@@ -236,7 +234,7 @@ def test_bad_input(work, args, code, says, creates):
 AS_A_USER = [
     ["train", "zen.txt", *SMALL, "--encoding", "bogus-enc"],
     ["train", "zen.txt", *SMALL],
-    ["train", "zen.txt", *SMALL, "--checkpoint", "zen.txt"],
+    ["train", "zen.txt", *SMALL, "--snapshot", "zen.txt"],
     ["train", "zen.txt", *SMALL, "--hidden-size", "1000000"],
     ["train", "zen.txt", *SMALL, "--clip-value", "3", "--no-clip"],
     ["sample", "zen.txt"],
@@ -249,7 +247,7 @@ AS_A_USER = [
         "1e6",
         "--steps",
         "120",
-        "--checkpoint",
+        "--snapshot",
         "n.npz",
     ],
 ]
@@ -298,7 +296,7 @@ def test_a_read_only_folder_is_refused_before_training(work, monkeypatch):
     (work / "ro").mkdir()
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     before = snapshot(work)
-    code, out, err = run_in_process([*TRAIN, "--checkpoint", "ro/m.npz"], work)
+    code, out, err = run_in_process([*TRAIN, "--snapshot", "ro/m.npz"], work)
     check_outcome(
         code, out, err, 2, ["'ro/m.npz'", "Permission denied"], before, snapshot(work), ()
     )
@@ -310,28 +308,28 @@ def test_a_read_only_folder_is_refused_before_training(work, monkeypatch):
 def test_a_read_only_folder_for_real(work):
     (work / "ro").mkdir(mode=0o555)
     before = snapshot(work)
-    code, out, err = run_in_process([*TRAIN, "--checkpoint", "ro/m.npz"], work)
+    code, out, err = run_in_process([*TRAIN, "--snapshot", "ro/m.npz"], work)
     check_outcome(code, out, err, 2, ["'ro/m.npz'"], before, snapshot(work), frozenset())
 
 
 def test_a_moderate_model_is_refused_when_memory_is_short(work, monkeypatch):
     """The refusal compares the estimate with the memory available, and says both."""
-    monkeypatch.setattr(bptt.cli, "available_memory", lambda: 1_000_000)
+    monkeypatch.setattr(bptt.app.cli, "available_memory", lambda: 1_000_000)
     before = snapshot(work)
-    code, out, err = run_in_process([*TRAIN, "--hidden-size", "300", "--checkpoint", "m.npz"], work)
+    code, out, err = run_in_process([*TRAIN, "--hidden-size", "300", "--snapshot", "m.npz"], work)
     check_outcome(code, out, err, 2, ["--hidden-size 300", "976.6 KiB available"], before,
                   snapshot(work), frozenset())  # fmt: skip
-    monkeypatch.setattr(bptt.cli, "available_memory", lambda: None)  # the OS does not say
-    assert run_in_process([*TRAIN, "--steps", "1", "--checkpoint", "m.npz"], work)[0] == 0
+    monkeypatch.setattr(bptt.app.cli, "available_memory", lambda: None)  # the OS does not say
+    assert run_in_process([*TRAIN, "--steps", "1", "--snapshot", "m.npz"], work)[0] == 0
 
 
-def test_a_run_that_diverges_late_keeps_its_last_good_checkpoint(work):
+def test_a_run_that_diverges_late_keeps_its_last_good_snapshot(work):
     """Plain SGD at lr 1 trains for a few steps, then blows up: the file keeps a good model."""
-    args = [*TRAIN, "--optimizer", "sgd", "--lr", "1", "--steps", "300", "--checkpoint-every", "1"]
-    code, _, err = run_in_process([*args, "--checkpoint", "late.npz"], work)
+    args = [*TRAIN, "--optimizer", "sgd", "--lr", "1", "--steps", "300", "--snapshot-every", "1"]
+    code, _, err = run_in_process([*args, "--snapshot", "late.npz"], work)
     assert code == 3 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert "the last good checkpoint is 'late.npz'" in err
+    assert "the last good snapshot is 'late.npz'" in err
     trainer = bptt.CharModelTrainer.load(work / "late.npz", bptt.zen_of_python())
     assert 1 <= trainer.step_count < 300
     assert f"(step {trainer.step_count})" in err
-    assert trainer.next_loss() <= bptt.train.DIVERGENCE_FACTOR * trainer.initial_loss  # good
+    assert trainer.next_loss() <= bptt.app.train.DIVERGENCE_FACTOR * trainer.initial_loss  # good

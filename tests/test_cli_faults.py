@@ -1,6 +1,6 @@
 """Faults a long training run meets: kill -9 at any moment (also in the middle of a save), a disk
 that fills up, SIGTERM, and a reader that goes away (``| head``). None of them may lose or corrupt
-the checkpoint, and every checkpoint left behind resumes bit for bit (Appendix A1)."""
+the snapshot, and every snapshot left behind resumes bit for bit (Appendix A1)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import pytest
 from cli_helpers import CONFIG, SMALL, run_in_process
 
 import bptt
-from bptt.checkpoint import load_checkpoint
-from bptt.train import CharModelTrainer, TrainConfig
+from bptt.app.snapshot import load_snapshot
+from bptt.app.train import CharModelTrainer, TrainConfig
 
 TEXT = bptt.zen_of_python()
-TRAIN = [sys.executable, "-m", "bptt", "train", "zen.txt", *SMALL, "--checkpoint", "ck.npz"]
+TRAIN = [sys.executable, "-m", "bptt", "train", "zen.txt", *SMALL, "--snapshot", "ck.npz"]
 
 
 class Reference:
@@ -45,16 +45,16 @@ class Reference:
         return self.states[step]
 
     def assert_matches(self, path: Path) -> int:
-        """The checkpoint at ``path`` is bit for bit the uninterrupted run's state; its step."""
-        ckpt = load_checkpoint(path)
-        step = ckpt.metadata["step"]
+        """The snapshot at ``path`` is bit for bit the uninterrupted run's state; its step."""
+        snap = load_snapshot(path)
+        step = snap.metadata["step"]
         arrays, meta = self.at(step)
-        assert ckpt.arrays.keys() == arrays.keys()
+        assert snap.arrays.keys() == arrays.keys()
         for name, value in arrays.items():
-            assert ckpt.arrays[name].dtype == value.dtype, name
-            np.testing.assert_array_equal(ckpt.arrays[name], value, err_msg=name)
+            assert snap.arrays[name].dtype == value.dtype, name
+            np.testing.assert_array_equal(snap.arrays[name], value, err_msg=name)
         for key in ("position", "smoothed_loss", "rng_state", "optimizer", "config"):
-            assert ckpt.metadata[key] == meta[key], key
+            assert snap.metadata[key] == meta[key], key
         return step
 
 
@@ -90,11 +90,11 @@ def wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = 60) -> s
     raise AssertionError(f"no line starting with {prefix!r}: {proc.stderr.read()}")
 
 
-def test_kill_9_at_random_moments_never_loses_the_checkpoint(work, reference):
+def test_kill_9_at_random_moments_never_loses_the_snapshot(work, reference):
     """Twenty kill -9s, each a random number of steps and milliseconds into a run that saves after
-    every step; each run resumes the checkpoint the previous one left."""
+    every step; each run resumes the snapshot the previous one left."""
     rng = np.random.default_rng(11)
-    opts = ["--steps", "100000", "--checkpoint-every", "1", "--log-every", "1"]
+    opts = ["--steps", "100000", "--snapshot-every", "1", "--log-every", "1"]
     first = subprocess.run([*TRAIN, "--steps", "2"], cwd=work, capture_output=True)
     assert first.returncode == 0, first.stderr
     steps, killed_in_save = [], 0
@@ -129,7 +129,7 @@ def test_kill_9_at_random_moments_never_loses_the_checkpoint(work, reference):
     assert leftovers(work) == []
 
 
-def test_a_full_disk_keeps_the_previous_checkpoint(work, reference, monkeypatch):
+def test_a_full_disk_keeps_the_previous_snapshot(work, reference, monkeypatch):
     """The third save fails half-written with ENOSPC: a clear error; the file keeps step 4."""
     real_savez = np.savez
     calls = []
@@ -142,17 +142,17 @@ def test_a_full_disk_keeps_the_previous_checkpoint(work, reference, monkeypatch)
         real_savez(file, *args, **kwargs)
 
     monkeypatch.setattr(np, "savez", savez)
-    args = ["train", "zen.txt", *SMALL, "--steps", "10", "--checkpoint-every", "2"]
-    code, _, err = run_in_process([*args, "--checkpoint", "ck.npz"], work)
+    args = ["train", "zen.txt", *SMALL, "--steps", "10", "--snapshot-every", "2"]
+    code, _, err = run_in_process([*args, "--snapshot", "ck.npz"], work)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "cannot write checkpoint 'ck.npz': No space left on device" in err
+    assert "cannot write snapshot 'ck.npz': No space left on device" in err
     assert ".tmp" not in err and "Traceback" not in err
     assert reference.assert_matches(work / "ck.npz") == 4
     assert leftovers(work) == []
 
 
 def test_sigterm_saves_and_exits_143(work, reference):
-    proc = start(work, "--steps", "100000", "--log-every", "1", "--checkpoint-every", "0")
+    proc = start(work, "--steps", "100000", "--log-every", "1", "--snapshot-every", "0")
     try:
         wait_for_line(proc, "step 20/")
         proc.send_signal(signal.SIGTERM)  # what `timeout`, schedulers and `docker stop` send
@@ -166,7 +166,7 @@ def test_sigterm_saves_and_exits_143(work, reference):
 
 def test_a_closed_pipe_saves_and_exits_141(work, reference):
     """The reader goes away after 3 lines: the next log line finds no reader; save, exit 141."""
-    proc = start(work, "--steps", "100000", "--log-every", "1", "--checkpoint-every", "0")
+    proc = start(work, "--steps", "100000", "--log-every", "1", "--snapshot-every", "0")
     try:
         for _ in range(3):
             proc.stdout.readline()
@@ -216,5 +216,5 @@ def test_sample_into_a_closed_pipe_is_quiet(work, monkeypatch):
     monkeypatch.chdir(work)
     err = io.StringIO()
     with contextlib.redirect_stdout(ClosedPipe()), contextlib.redirect_stderr(err):
-        assert bptt.cli.main(["sample", "m.npz", "--length", "50"]) == 141
+        assert bptt.app.cli.main(["sample", "m.npz", "--length", "50"]) == 141
     assert err.getvalue() == ""

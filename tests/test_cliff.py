@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bptt.cliff import cliff_forward, cliff_loss_and_grad
-from bptt.gru import sigmoid
+from bptt.cells.gru import sigmoid
+from bptt.experiments.cliff import cliff_forward, cliff_loss_and_grad
 
 
 def test_forward_recurrence():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import bptt
-from bptt.counting import CountingCell
+from bptt.experiments.counting import CountingCell
 
 
 def test_full_bptt_runs_each_step_once_and_keeps_every_cache():

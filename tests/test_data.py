@@ -1,4 +1,4 @@
-"""Tests of the corpora, the vocabulary and text loading (bptt/data.py)."""
+"""Tests of the corpora, the vocabulary and text loading (bptt/app/data.py)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_read_text_refuses_what_is_not_a_text_encoding(tmp_path, encoding):
 
 
 def test_check_encoding():
-    from bptt.data import check_encoding
+    from bptt.app.data import check_encoding
 
     for name in ("utf-8", "latin-1", "utf-16", "cp1252", "UTF8"):
         assert check_encoding(name) == name

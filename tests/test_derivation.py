@@ -12,7 +12,7 @@ import pytest
 
 import bptt
 from bptt.dynamics import jacobian_product, step_jacobians
-from bptt.worked_example import numerical_jacobian, per_step_contributions
+from bptt.experiments.worked_example import numerical_jacobian, per_step_contributions
 
 SIZES = [(1, 1, 1, 1, 1), (2, 3, 4, 5, 2), (3, 5, 2, 8, 3)]  # D, H, V, T, B
 

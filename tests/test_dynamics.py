@@ -7,7 +7,7 @@ import pytest
 
 import bptt
 from bptt import dynamics
-from bptt.gru import GRU
+from bptt.cells.gru import GRU
 
 
 def _trajectory(T=8, B=2, D=3, H=5, V=4, seed=0, scale=0.6):

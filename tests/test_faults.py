@@ -1,4 +1,4 @@
-"""Tests of the deliberately broken variants used by Chapter 5 (bptt/faults.py)."""
+"""Tests of the deliberately broken variants used by Chapter 5 (bptt/experiments/faults.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt import faults
+from bptt.experiments import faults
 
 
 def problem(T=6, B=3, D=5, H=4, V=5, scale=0.5, seed=0):

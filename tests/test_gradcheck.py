@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt import faults
+from bptt.experiments import faults
 from bptt.gradcheck import measure_noise
 
 

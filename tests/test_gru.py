@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.checkpointing import loss_and_grads_checkpointed
-from bptt.gru import GRU, GRUCell, sigmoid
-from bptt.truncation import tbptt
+from bptt.algorithms.checkpointing import loss_and_grads_checkpointed
+from bptt.algorithms.truncation import tbptt
+from bptt.cells.gru import GRU, GRUCell, sigmoid
 
 
 def _model(T=5, B=3, D=4, H=6, V=3, seed=0):

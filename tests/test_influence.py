@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.artbp import ConstantTruncation, artbp
-from bptt.influence import (
+from bptt.algorithms.artbp import ConstantTruncation, artbp
+from bptt.algorithms.rtrl import rtrl
+from bptt.algorithms.truncation import tbptt
+from bptt.experiments.influence import (
     InfluenceCell,
     influence_problem,
     optimal_theta,
-    rtrl,
     stationary_state,
     truncated_sensitivity,
 )
-from bptt.truncation import tbptt
 
 
 def test_cell_matches_the_definition():

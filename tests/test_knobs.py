@@ -1,4 +1,4 @@
-"""The experiments of the chapter on the knobs (bptt/knobs.py), on tiny runs."""
+"""The experiments of the chapter on the knobs (bptt/experiments/knobs.py), on tiny runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt import knobs
+from bptt.experiments import knobs
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 4
 

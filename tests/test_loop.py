@@ -1,4 +1,4 @@
-"""Tests of the one-screen plain-loop BPTT (bptt/loop.py), the tests' independent reference."""
+"""Tests of the one-screen plain-loop BPTT (bptt/algorithms/loop.py), the independent reference."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from gradient_helpers import SHAPES, make_problem, numerical_grads, rel
 
 import bptt
-from bptt.loop import loss_and_grads_loop
+from bptt.algorithms.loop import loss_and_grads_loop
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.checkpointing import loss_and_grads_checkpointed, optimal_schedule
+from bptt.algorithms.checkpointing import loss_and_grads_checkpointed, optimal_schedule
 from bptt.memory import (
     MODEL_ABS_TOL,
     MODEL_REL_TOL,

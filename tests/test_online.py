@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.artbp import ConstantTruncation, PowerLawTruncation, mean_length
-from bptt.influence import influence_problem, optimal_theta
-from bptt.online import ARTBP, RTRL, TBPTT, online_sgd
-from bptt.truncation_experiments import (
+from bptt.algorithms.artbp import ConstantTruncation, PowerLawTruncation, mean_length
+from bptt.algorithms.online import ARTBP, RTRL, TBPTT, online_sgd
+from bptt.experiments.influence import influence_problem, optimal_theta
+from bptt.experiments.truncation import (
     EqualCostRow,
     char_bias_experiment,
     char_eval_sequence,

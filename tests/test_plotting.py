@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from bptt import plotting
-from bptt.plotting import draw_unrolled_graph
+from bptt.experiments import plotting
+from bptt.experiments.plotting import draw_unrolled_graph
 
 
 @pytest.mark.parametrize("steps", [1, 4, 6])

@@ -1,4 +1,4 @@
-"""Tests of the vectorised tanh RNN (bptt/rnn.py): values, gradients, carried state, errors."""
+"""Tests of the vectorised tanh RNN (bptt/algorithms/vectorised.py): values, gradients, errors."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 from gradient_helpers import SHAPES, make_problem, numerical_grads, rel
 
 import bptt
-from bptt.loop import loss_and_grads_loop
+from bptt.algorithms.loop import loss_and_grads_loop
 
-# The independent reference is the package's one-screen plain loop (bptt/loop.py, Chapter 4): it
-# shares no numerics with the vectorised code, and tests/test_loop.py checks it against finite
-# differences.
+# The independent reference is the package's one-screen plain loop (bptt/algorithms/loop.py,
+# Chapter 4): it shares no numerics with the vectorised code, and tests/test_loop.py checks it
+# against finite differences.
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -1,4 +1,4 @@
-"""Tests of the per-step BPTT written against the cell protocol (bptt/stepwise.py)."""
+"""Tests of the per-step BPTT written against the cell protocol (bptt/algorithms/stepwise.py)."""
 
 from __future__ import annotations
 

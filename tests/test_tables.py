@@ -1,10 +1,10 @@
-"""Markdown tables for the chapters (bptt/tables.py)."""
+"""Markdown tables for the chapters (bptt/experiments/tables.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bptt.tables import MarkdownTable, markdown_table
+from bptt.experiments.tables import MarkdownTable, markdown_table
 
 
 def test_markdown_table_text_and_display():

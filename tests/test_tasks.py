@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bptt.tasks import ADDING_BASELINE_MSE, adding_baseline_loss, adding_problem
+from bptt.experiments.tasks import ADDING_BASELINE_MSE, adding_baseline_loss, adding_problem
 
 
 def test_structure():

@@ -1,4 +1,4 @@
-"""Tests of the character-model trainer (bptt/train.py) and of sampling (bptt/sampling.py)."""
+"""Tests of the character-model trainer (bptt/app/train.py) and sampling (bptt/app/sampling.py)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.train import MEMORY_COPIES, CharModelTrainer, TrainConfig
+from bptt.app.train import MEMORY_COPIES, CharModelTrainer, TrainConfig
 
 TEXT = bptt.zen_of_python()
 
@@ -44,7 +44,7 @@ def test_save_and_load_resume_bit_for_bit(tmp_path, options):
 
     first = CharModelTrainer(TEXT, TrainConfig(**config))
     first.train(11)
-    path = first.save(tmp_path / "ckpt.npz")
+    path = first.save(tmp_path / "snap.npz")
     resumed = CharModelTrainer.load(path, TEXT)
     _same_state(first, resumed)
     resumed.train(14)
@@ -134,7 +134,7 @@ def test_next_loss_is_the_next_steps_loss_and_changes_nothing(text):
 
 
 def test_a_loss_far_above_uniform_for_many_steps_is_divergence():
-    from bptt.train import DIVERGENCE_FACTOR, DIVERGENCE_STEPS
+    from bptt.app.train import DIVERGENCE_FACTOR, DIVERGENCE_STEPS
 
     config = TrainConfig(hidden_size=8, seq_length=10, optimizer="sgd", learning_rate=1e6)
     trainer = CharModelTrainer(TEXT, TrainConfig(**{**vars(config), "clip_value": None}))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.counting import CountingCell
+from bptt.algorithms.stepwise import backward_stepwise, forward_stepwise
+from bptt.algorithms.truncation import tbptt, truncation_mask
+from bptt.experiments.counting import CountingCell
 from bptt.params import zeros_like_params
-from bptt.stepwise import backward_stepwise, forward_stepwise
-from bptt.truncation import tbptt, truncation_mask
 
 D, H, V, B = 5, 7, 5, 2
 

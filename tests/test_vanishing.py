@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt import vanishing
-from bptt.gru import GRU
-from bptt.tasks import adding_problem
+from bptt.cells.gru import GRU
+from bptt.experiments import vanishing
+from bptt.experiments.tasks import adding_problem
 
 
 @pytest.mark.parametrize("cell", [bptt.TANH, GRU], ids=["tanh", "gru"])

@@ -1,4 +1,4 @@
-"""Tests of bptt.worked_example: the scalar trace, per-step contributions, path sums, helpers."""
+"""Tests of bptt.experiments.worked_example: the scalar trace, per-step contributions, path sums."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt.plotting import COLUMN_WIDTH_IN, assert_legible, draw_unrolled_graph
-from bptt.worked_example import (
+from bptt.experiments.plotting import COLUMN_WIDTH_IN, assert_legible, draw_unrolled_graph
+from bptt.experiments.worked_example import (
     ScalarTrace,
     draw_gradient_flow,
     numerical_jacobian,

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .dynamics import jacobian_product, step_jacobians
-from .losses import softmax_cross_entropy
-from .readout import readout_backward
-from .stepwise import LossFn, forward_with_losses
+from bptt import _checks
+from bptt.algorithms.stepwise import LossFn, forward_with_losses
+from bptt.cells import TANH, Cell, Params
+from bptt.dynamics import jacobian_product, step_jacobians
+from bptt.losses import softmax_cross_entropy
+from bptt.readout import readout_backward
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -446,11 +446,12 @@ def plot_gradient_decay(
     """Plot ``factor**k`` against the number of steps k back, on a log scale, for several factors.
 
     ``highlight`` (for example the worked example's own factor) is drawn thicker and marked where it
-    crosses ``threshold``, drawn as a dotted line. Drawn with :func:`bptt.plotting.book_figure`, as
-    wide as the book's text column. Returns the figure. Used in Chapter 3.
+    crosses ``threshold``, drawn as a dotted line. Drawn with
+    :func:`bptt.experiments.plotting.book_figure`, as wide as the book's text column. Returns the
+    figure. Used in Chapter 3.
     """
     # imported here so that ``import bptt`` stays light
-    from .plotting import COLUMN_WIDTH_IN, book_figure
+    from bptt.experiments.plotting import COLUMN_WIDTH_IN, book_figure
 
     values = _reals("factors", factors)
     if any(f <= 0 for f in values):
@@ -497,11 +498,11 @@ def draw_gradient_flow(steps: int = 3, ax: Axes | None = None) -> Any:
     Forward edges are drawn faintly; backward edges are drawn as dashed arrows against them: from
     each loss down to its state (the direct term ``dl_t/dh_t``), and from each state to the one
     before (``J_{t+1}^T delta_{t+1}``), ending at ``h_0``. At most as wide as the book's text column
-    (:data:`bptt.plotting.COLUMN_WIDTH_IN`), so its labels keep their size on the page. Returns the
-    figure. Used in Chapter 2.
+    (:data:`bptt.experiments.plotting.COLUMN_WIDTH_IN`), so its labels keep their size on the page.
+    Returns the figure. Used in Chapter 2.
     """
     # the node and edge style of Chapter 1's figure; imported here so ``import bptt`` stays light
-    from .plotting import COLUMN_WIDTH_IN, _arrow, _node, book_figure
+    from bptt.experiments.plotting import COLUMN_WIDTH_IN, _arrow, _node, book_figure
 
     steps = _checks.positive_int("steps", steps)
     if ax is None:

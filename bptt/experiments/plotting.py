@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+try:
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+except ImportError as missing:  # the library runs on numpy alone; only the figures need matplotlib
+    raise ImportError(
+        "bptt.experiments.plotting draws the book's figures and needs matplotlib, which is not "
+        'installed; install it with: pip install "bptt[plot]"'
+    ) from missing
 
-from . import _checks
+from bptt import _checks
 
 # The book's one figure style. The theme's text column is 672 px wide at a 1280-px window; a figure
 # drawn 6.72 inches wide at 100 dpi is shown at its natural size, so a 9-point label is 12.5 px on

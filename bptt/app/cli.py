@@ -8,12 +8,12 @@ Exit statuses (Appendix A1 explains each):
 - 0: success, including "nothing to do" (a resumed run already at its ``--steps``);
 - 1: a gradient check that failed or was inconclusive;
 - 2: bad input: a missing, undecodable or unwritable file, an invalid or contradictory option, a
-  model too large for the memory available, a damaged or mismatched checkpoint, or an existing
-  checkpoint that would be replaced without ``--overwrite``;
+  model too large for the memory available, a damaged or mismatched snapshot, or an existing
+  snapshot that would be replaced without ``--overwrite``;
 - 3: training diverged (a loss or gradient that is not finite, or a loss far above the uniform
-  model's for many steps in a row); the last good checkpoint is kept;
+  model's for many steps in a row); the last good snapshot is kept;
 - 130, 143, 141: stopped by Ctrl-C (SIGINT), by SIGTERM, or by a closed output (a broken pipe,
-  ``| head``), after saving a checkpoint. Each is 128 plus the signal's number (SIGPIPE is 13):
+  ``| head``), after saving a snapshot. Each is 128 plus the signal's number (SIGPIPE is 13):
   what a shell reports for a process that the signal killed.
 """
 
@@ -34,16 +34,16 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__
-from .checkpoint import CheckpointError, check_writable, load_checkpoint, load_model
-from .data import check_encoding, pydoc_topics, read_text, zen_of_python
-from .gradcheck import gradcheck
-from .optim import OPTIMIZERS
-from .params import init_params
-from .rnn import loss_and_grads
-from .sampling import sample
-from .stepwise import loss_and_grads_stepwise
-from .train import DIVERGENCE_FACTOR, DIVERGENCE_STEPS, CharModelTrainer, TrainConfig
+from bptt._version import __version__
+from bptt.algorithms.stepwise import loss_and_grads_stepwise
+from bptt.algorithms.vectorised import loss_and_grads
+from bptt.app.data import check_encoding, pydoc_topics, read_text, zen_of_python
+from bptt.app.sampling import sample
+from bptt.app.snapshot import SnapshotError, check_writable, load_model, load_snapshot
+from bptt.app.train import DIVERGENCE_FACTOR, DIVERGENCE_STEPS, CharModelTrainer, TrainConfig
+from bptt.gradcheck import gradcheck
+from bptt.optim import OPTIMIZERS
+from bptt.params import init_params
 
 EXIT_GRADCHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -171,16 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     length = model.add_mutually_exclusive_group()
     length.add_argument("--steps", type=count, help="total steps, counted from the start (2000)")
     length.add_argument("--epochs", type=_positive_float, help="total passes over the text")
-    io = t.add_argument_group("output and checkpoints")
+    io = t.add_argument_group("output and snapshots")
     io.add_argument(
-        "--checkpoint", type=_file_path, help="checkpoint file (model.npz, or --resume's)"
+        "--snapshot",
+        "--checkpoint",  # the option's first name, kept so that existing commands still work
+        type=_file_path,
+        help="snapshot file: the saved training state (model.npz, or --resume's)",
     )
     io.add_argument(
         "--overwrite", action="store_true",
-        help="replace an existing checkpoint at --checkpoint (refused without it)",
+        help="replace an existing snapshot at --snapshot (refused without it)",
     )  # fmt: skip
-    io.add_argument("--checkpoint-every", type=count, default=500, help="0: only at the end")
-    io.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
+    io.add_argument(
+        "--snapshot-every",
+        "--checkpoint-every",  # kept, as --checkpoint
+        type=count,
+        default=500,
+        help="0: only at the end",
+    )
+    io.add_argument("--resume", type=Path, metavar="SNAPSHOT", help="continue from a snapshot")
     io.add_argument("--sample-every", type=count, default=500, help="print a sample (0: never)")
     io.add_argument("--sample-length", type=sample_length, default=200)
     io.add_argument("--log-every", type=positive_int, default=100, help="without a progress bar")
@@ -188,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_debug(t)
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="generate text from a checkpoint")
-    s.add_argument("checkpoint", type=Path, metavar="CKPT")
+    s = sub.add_parser("sample", help="generate text from a snapshot")
+    s.add_argument("snapshot", type=Path, metavar="SNAPSHOT")
     s.add_argument("--prime", default="", help="text fed to the model first")
     s.add_argument("--length", type=sample_length, default=200, help="characters to generate")
     s.add_argument(
@@ -290,44 +299,44 @@ def _load_text(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _check_target(args: argparse.Namespace, path: Path) -> None:
-    """Refuse a checkpoint path whose saves would destroy a file the user did not give up."""
+    """Refuse a snapshot path whose saves would destroy a file the user did not give up."""
     if not path.exists():
         return
     name = str(path)
     if not path.is_file():
-        raise UsageError(f"checkpoint {name!r} is a directory or not a regular file")
+        raise UsageError(f"snapshot {name!r} is a directory or not a regular file")
     if args.text_file is not None and os.path.samefile(path, args.text_file):
         raise UsageError(
-            f"checkpoint {name!r} is the training text: saving would overwrite it; "
-            "choose another --checkpoint"
+            f"snapshot {name!r} is the training text: saving would overwrite it; "
+            "choose another --snapshot"
         )
     if args.resume is not None and os.path.samefile(path, args.resume):
-        return  # continuing a checkpoint in place
+        return  # continuing a snapshot in place
     if not args.overwrite:
-        resumed = f", not the --resume checkpoint {str(args.resume)!r}" if args.resume else ""
+        resumed = f", not the --resume snapshot {str(args.resume)!r}" if args.resume else ""
         raise UsageError(
-            f"checkpoint {name!r} already exists{resumed}; continue it with --resume {name}, "
-            "replace it with --overwrite, or choose another --checkpoint"
+            f"snapshot {name!r} already exists{resumed}; continue it with --resume {name}, "
+            "replace it with --overwrite, or choose another --snapshot"
         )
     try:
-        load_checkpoint(path)
-    except CheckpointError:
+        load_snapshot(path)
+    except SnapshotError:
         raise UsageError(
-            f"{name!r} is not a bptt checkpoint, and --overwrite only replaces checkpoints; "
-            "choose another --checkpoint"
+            f"{name!r} is not a bptt snapshot, and --overwrite only replaces snapshots; "
+            "choose another --snapshot"
         ) from None
 
 
 def _prepare_folder(path: Path) -> None:
-    """Create the checkpoint's folder and try a write in it: before training, not after."""
+    """Create the snapshot's folder and try a write in it: before training, not after."""
     parent = str(path.parent)
     if path.parent.exists() and not path.parent.is_dir():
-        raise UsageError(f"checkpoint directory {parent!r} is not a directory")
+        raise UsageError(f"snapshot directory {parent!r} is not a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         reason = err.strerror or err
-        raise UsageError(f"cannot create checkpoint directory {parent!r}: {reason}") from None
+        raise UsageError(f"cannot create snapshot directory {parent!r}: {reason}") from None
     check_writable(path)
 
 
@@ -365,11 +374,9 @@ def _resumed_trainer(args: argparse.Namespace, text: str, given: dict) -> CharMo
     saved = vars(trainer.config)
     different = {k: (v, saved[k]) for k, v in given.items() if saved[k] != v}
     if different:
-        desc = ", ".join(
-            f"{k}={new!r} (checkpoint: {old!r})" for k, (new, old) in different.items()
-        )
-        raise CheckpointError(
-            f"checkpoint {str(args.resume)!r} is from a different model or setting: {desc}; "
+        desc = ", ".join(f"{k}={new!r} (snapshot: {old!r})" for k, (new, old) in different.items())
+        raise SnapshotError(
+            f"snapshot {str(args.resume)!r} is from a different model or setting: {desc}; "
             "drop these options to resume it"
         )
     return trainer
@@ -445,7 +452,7 @@ def _stop_requests() -> Iterator[list[str]]:
     """SIGINT (Ctrl-C) and SIGTERM ask training to stop; the list collects the signals' names.
 
     The step in progress is finished first: a half-applied update could not be resumed exactly.
-    A second signal stops at once, by the signal's default action (the checkpoint on disk is
+    A second signal stops at once, by the signal's default action (the snapshot on disk is
     complete whenever that happens, thanks to the atomic save).
     """
     requested: list[str] = []
@@ -466,7 +473,7 @@ def _stop_requests() -> Iterator[list[str]]:
 
 
 def _good_to_save(trainer: CharModelTrainer) -> bool:
-    """A model is saved only while its loss is within the divergence limit: a good checkpoint is
+    """A model is saved only while its loss is within the divergence limit: a good snapshot is
     never replaced by a diverged model."""
     return trainer.next_loss() <= trainer.loss_limit
 
@@ -476,11 +483,11 @@ def _diverged(
 ) -> int:
     progress.close()
     if good is not None:
-        kept = f"the last good checkpoint is {str(good[0])!r} (step {good[1]})"
+        kept = f"the last good snapshot is {str(good[0])!r} (step {good[1]})"
     elif path.exists():
         kept = f"{str(path)!r} was not changed"
     else:
-        kept = "no checkpoint was written"
+        kept = "no snapshot was written"
     _error(
         f"bptt train: error: training stopped at step {step}: {why}; {kept}. "
         "Try a smaller --lr, clipping, or a smaller --weight-scale"
@@ -511,7 +518,7 @@ def _run(
         "in a row"
     )
     progress = _Progress(trainer.step_count, total, args.log_every, not args.no_progress)
-    good = (args.resume, trainer.step_count) if args.resume else None  # the last good checkpoint
+    good = (args.resume, trainer.step_count) if args.resume else None  # the last good snapshot
     try:
         progress.write(banner)
         while trainer.step_count < total and not stop and not progress.closed:
@@ -525,7 +532,7 @@ def _run(
             progress.update(step, total, loss, trainer.smoothed_loss)
             if args.sample_every and step % args.sample_every == 0:
                 progress.write(_sample_text(trainer, step, args.sample_length))
-            due = args.checkpoint_every and step % args.checkpoint_every == 0 and step < total
+            due = args.snapshot_every and step % args.snapshot_every == 0 and step < total
             if due and _good_to_save(trainer):
                 trainer.save(path)
                 good = (path, step)
@@ -559,14 +566,14 @@ def _run(
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``bptt train``: train or resume, with checkpoints periodically and on exit.
+    """``bptt train``: train or resume, with snapshots periodically and on exit.
 
     Everything that can be checked is checked before training starts: the text, the options, the
-    memory the model needs, and that the checkpoint can be written without destroying anything.
+    memory the model needs, and that the snapshot can be written without destroying anything.
     """
     text, source = _load_text(args)
     trainer = _make_trainer(args, text, source)
-    path = args.checkpoint or args.resume or Path("model.npz")
+    path = args.snapshot or args.resume or Path("model.npz")
     _check_target(args, path)
     total = _total_steps(args, trainer)
     if args.resume is not None and total <= trainer.step_count:
@@ -584,7 +591,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     banner = (
         f"{verb} on {source}: {len(text)} characters, vocabulary {trainer.vocab.size}; "
         f"H={c.hidden_size}, seq_length={c.seq_length}, {how}, {c.optimizer} lr={c.learning_rate}, "
-        f"{c.dtype}; until step {total}; checkpoint {str(path)!r}"
+        f"{c.dtype}; until step {total}; snapshot {str(path)!r}"
     )
     with _stop_requests() as stop:
         return _run(args, trainer, path, total, banner, stop)
@@ -594,8 +601,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """``bptt sample``: print text generated by a checkpoint's model."""
-    params, vocab, _ = load_model(args.checkpoint)
+    """``bptt sample``: print text generated by a snapshot's model."""
+    params, vocab, _ = load_model(args.snapshot)
     unknown = sorted(set(args.prime) - set(vocab.chars))
     if unknown:
         raise UsageError(f"--prime has characters the model never saw: {unknown[:10]}")
@@ -656,7 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, FloatingPointError, MemoryError) as err:
         if args.debug:
             raise
-        # CheckpointError and UsageError are ValueErrors; FileNotFoundError is an OSError.
+        # SnapshotError and UsageError are ValueErrors; FileNotFoundError is an OSError.
         reason = f"out of memory: {err}" if isinstance(err, MemoryError) else err
         _error(f"bptt {args.command}: error: {reason}")
         return EXIT_BAD_INPUT

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import Params
-from .params import check_params, prepare_h0, prepare_inputs
+from bptt import _checks
+from bptt.cells import Params
+from bptt.params import check_params, prepare_h0, prepare_inputs
 
 
 def _columns(

@@ -19,12 +19,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .losses import softmax_cross_entropy
-from .params import zeros_like_params
-from .readout import readout_backward, readout_forward
-from .stepwise import LossFn, check_update, prepare_stream
+from bptt import _checks
+from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
+from bptt.cells import TANH, Cell, Params
+from bptt.losses import softmax_cross_entropy
+from bptt.params import zeros_like_params
+from bptt.readout import readout_backward, readout_forward
 
 UpdateFn = Callable[[Params, int], Any]
 """``update(grads, t)``: called after each backward pass; may change ``params`` in place."""
@@ -41,7 +41,7 @@ class StepRecord(NamedTuple):
 
 @dataclass
 class TBPTTResult:
-    """The outcome of :func:`tbptt` (and of :func:`bptt.artbp.artbp`).
+    """The outcome of :func:`tbptt` (and of :func:`bptt.algorithms.artbp.artbp`).
 
     Attributes
     ----------

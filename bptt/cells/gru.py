@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .cells import Params, backward_shape_error, check_cell_sizes, step_shape_error
+from bptt.cells.base import Params, backward_shape_error, check_cell_sizes, step_shape_error
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:

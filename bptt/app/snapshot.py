@@ -1,18 +1,18 @@
-"""Checkpoints that never lose or leak: an ``.npz`` file of arrays plus JSON metadata (Appendix A1).
+"""Snapshots that never lose or leak: an ``.npz`` file of arrays plus JSON metadata (Appendix A1).
 
-A checkpoint is a single ``.npz`` archive. Its arrays (weights, optimiser state, the carried hidden
+A snapshot is a single ``.npz`` archive. Its arrays (weights, optimiser state, the carried hidden
 state) are stored as plain arrays, and the metadata (vocabulary, sizes, configuration, step, data
 position, RNG state, package version) as UTF-8 JSON in one extra ``uint8`` array. So:
 
-- **Nothing executes on load.** Files are read with ``allow_pickle=False``: a checkpoint cannot run
+- **Nothing executes on load.** Files are read with ``allow_pickle=False``: a snapshot cannot run
   code, whoever wrote it.
-- **Nothing is lost on a crash.** :func:`save_checkpoint` writes to a temporary file in the target's
+- **Nothing is lost on a crash.** :func:`save_snapshot` writes to a temporary file in the target's
   directory and moves it into place with ``os.replace``, which is atomic: the old file is replaced
   by a complete new one or not at all. A temporary file left by a save that was killed is removed
   by the next save or load of the same path.
 - **Damage is detected.** A SHA-256 of every array (name, dtype, shape, bytes) and of the metadata
-  is stored inside the file and checked on load, so a truncated, corrupted or edited checkpoint
-  raises a :class:`CheckpointError` that says so, instead of silently loading wrong numbers.
+  is stored inside the file and checked on load, so a truncated, corrupted or edited snapshot
+  raises a :class:`SnapshotError` that says so, instead of silently loading wrong numbers.
 """
 
 from __future__ import annotations
@@ -30,25 +30,28 @@ from typing import Any
 
 import numpy as np
 
-from .data import Vocabulary
-from .params import check_params
+from bptt.app.data import Vocabulary
+from bptt.params import check_params
 
-FORMAT = "bptt-checkpoint"
-"""The ``format`` field of every checkpoint's metadata."""
+FORMAT = "bptt-snapshot"
+"""The ``format`` field of every snapshot's metadata."""
+
+FORMATS_READ = (FORMAT, "bptt-checkpoint")
+"""Formats :func:`load_snapshot` accepts: also the name the same layout had before bptt 0.2."""
 
 FORMAT_VERSION = 1
-"""Bumped when the layout changes; a checkpoint with another version is refused."""
+"""Bumped when the layout changes; a snapshot with another version is refused."""
 
 _META_KEY = "__metadata__"
 
 
-class CheckpointError(ValueError):
-    """An unusable checkpoint: truncated, corrupted, edited or incompatible (Appendix A1)."""
+class SnapshotError(ValueError):
+    """An unusable snapshot: truncated, corrupted, edited or incompatible (Appendix A1)."""
 
 
 @dataclass
-class Checkpoint:
-    """A loaded checkpoint: its arrays by name and its metadata (a JSON-compatible dict).
+class Snapshot:
+    """A loaded snapshot: its arrays by name and its metadata (a JSON-compatible dict).
 
     Explained in Appendix A1 (the command line).
     """
@@ -106,7 +109,7 @@ def _process_exists(pid: int) -> bool:
 def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files that killed saves of ``path`` left behind; returns them.
 
-    Only files named like :func:`save_checkpoint`'s temporaries for this very path, written by a
+    Only files named like :func:`save_snapshot`'s temporaries for this very path, written by a
     process that no longer exists, are removed: a save in progress elsewhere is never touched.
     Explained in Appendix A1.
     """
@@ -141,12 +144,12 @@ def _write_error(err: OSError, path: Path) -> OSError:
     """The same kind of OSError, naming the user's path instead of the hidden temporary file."""
     reason = err.strerror or str(err)
     return type(err)(
-        f"cannot write checkpoint {str(path)!r}: {reason}; any previous file there is unchanged"
+        f"cannot write snapshot {str(path)!r}: {reason}; any previous file there is unchanged"
     )
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Raise an error naming ``path`` if a checkpoint could not be saved there; returns the path.
+    """Raise an error naming ``path`` if a snapshot could not be saved there; returns the path.
 
     Catches before training what would otherwise fail at the first save, after the training it was
     meant to keep: a directory or device where the file should go, a folder that does not exist
@@ -155,9 +158,9 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.exists() and not path.is_file():
         kind = "a directory" if path.is_dir() else "not a regular file"
-        raise IsADirectoryError(f"checkpoint {str(path)!r} is {kind}; give a file name")
+        raise IsADirectoryError(f"snapshot {str(path)!r} is {kind}; give a file name")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"checkpoint directory {str(path.parent)!r} does not exist")
+        raise FileNotFoundError(f"snapshot directory {str(path.parent)!r} does not exist")
     try:
         fd, tmp = _temporary_file(path)
     except OSError as err:
@@ -167,7 +170,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def save_checkpoint(
+def save_snapshot(
     path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
 ) -> Path:
     """Write ``arrays`` and ``metadata`` to ``path`` atomically; returns the path.
@@ -184,19 +187,19 @@ def save_checkpoint(
 
     The file is first written in full to a temporary file next to ``path`` (same directory, so the
     same filesystem) and then renamed over ``path`` with ``os.replace``; an interrupted or failed
-    save leaves the previous checkpoint untouched, and the error names ``path``. The new file gets
+    save leaves the previous snapshot untouched, and the error names ``path``. The new file gets
     the permissions the umask allows. Explained in Appendix A1.
     """
     path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"checkpoint directory {str(path.parent)!r} does not exist")
+        raise FileNotFoundError(f"snapshot directory {str(path.parent)!r} does not exist")
     if path.exists() and not path.is_file():
-        raise IsADirectoryError(f"checkpoint {str(path)!r} exists and is not a regular file")
+        raise IsADirectoryError(f"snapshot {str(path)!r} exists and is not a regular file")
     clean: dict[str, np.ndarray] = {}
     for name, value in arrays.items():
         a = np.asarray(value)
         if a.dtype.hasobject or name == _META_KEY:
-            raise TypeError(f"checkpoint array {name!r} must be numeric, got dtype {a.dtype}")
+            raise TypeError(f"snapshot array {name!r} must be numeric, got dtype {a.dtype}")
         clean[name] = a
     meta = _plain({**metadata, "format": FORMAT, "format_version": FORMAT_VERSION}, "metadata")
     meta.pop("sha256", None)
@@ -224,14 +227,14 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and verify a checkpoint written by :func:`save_checkpoint`.
+def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
+    """Read and verify a snapshot written by :func:`save_snapshot`.
 
     Raises
     ------
     FileNotFoundError
         If there is no file at ``path``.
-    CheckpointError
+    SnapshotError
         If the file is not a complete ``.npz`` archive, has no or unreadable metadata, was written
         in another format version, or its SHA-256 does not match its contents (truncated,
         corrupted or edited).
@@ -241,10 +244,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     path = Path(path)
     remove_leftovers(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
+        raise FileNotFoundError(f"snapshot {str(path)!r} does not exist or is not a file")
     if not zipfile.is_zipfile(path):  # np.load would try to unpickle it, and say so
-        raise CheckpointError(
-            f"{str(path)!r} is not a bptt checkpoint: not a readable .npz archive (another kind "
+        raise SnapshotError(
+            f"{str(path)!r} is not a bptt snapshot: not a readable .npz archive (another kind "
             "of file, or a truncated one)"
         )
     try:
@@ -252,51 +255,51 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
             contents = {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} is not a readable .npz archive (truncated or corrupted?): "
+        raise SnapshotError(
+            f"snapshot {str(path)!r} is not a readable .npz archive (truncated or corrupted?): "
             f"{err}"
         ) from None
     raw = contents.pop(_META_KEY, None)
     if raw is None or raw.dtype != np.uint8:
-        raise CheckpointError(f"{str(path)!r} is not a bptt checkpoint: it has no metadata")
+        raise SnapshotError(f"{str(path)!r} is not a bptt snapshot: it has no metadata")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"checkpoint {str(path)!r} has corrupted metadata: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a bptt checkpoint (no 'format': {FORMAT!r})")
+        raise SnapshotError(f"snapshot {str(path)!r} has corrupted metadata: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") not in FORMATS_READ:
+        raise SnapshotError(f"{str(path)!r} is not a bptt snapshot (no 'format': {FORMAT!r})")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} has format version {meta.get('format_version')!r}; "
+        raise SnapshotError(
+            f"snapshot {str(path)!r} has format version {meta.get('format_version')!r}; "
             f"this version of bptt reads version {FORMAT_VERSION}"
         )
     stored = meta.pop("sha256", None)
     if stored != _digest(contents, meta):
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} failed its SHA-256 check: its contents were changed or "
+        raise SnapshotError(
+            f"snapshot {str(path)!r} failed its SHA-256 check: its contents were changed or "
             "damaged after it was written"
         )
-    return Checkpoint(arrays=contents, metadata=meta, path=path)
+    return Snapshot(arrays=contents, metadata=meta, path=path)
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], Vocabulary, dict]:
-    """The parameters, vocabulary and metadata of a character-model checkpoint, for sampling.
+    """The parameters, vocabulary and metadata of a character-model snapshot, for sampling.
 
-    Raises ``FileNotFoundError`` or :class:`CheckpointError` as :func:`load_checkpoint` does, and
-    a :class:`CheckpointError` if the parameters do not fit the recorded vocabulary. Explained in
+    Raises ``FileNotFoundError`` or :class:`SnapshotError` as :func:`load_snapshot` does, and
+    a :class:`SnapshotError` if the parameters do not fit the recorded vocabulary. Explained in
     Appendix A1.
     """
-    ckpt = load_checkpoint(path)
-    where = f"checkpoint {str(ckpt.path)!r}"
-    params = {k.removeprefix("params/"): v for k, v in ckpt.arrays.items() if k[:7] == "params/"}
+    snap = load_snapshot(path)
+    where = f"snapshot {str(snap.path)!r}"
+    params = {k.removeprefix("params/"): v for k, v in snap.arrays.items() if k[:7] == "params/"}
     try:
-        vocab = Vocabulary(tuple(ckpt.metadata["vocab"]))
+        vocab = Vocabulary(tuple(snap.metadata["vocab"]))
         D, _, V = check_params(params)
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{where} does not hold a usable model: {err}") from None
+        raise SnapshotError(f"{where} does not hold a usable model: {err}") from None
     if not D == V == vocab.size:
-        raise CheckpointError(
+        raise SnapshotError(
             f"{where} has a model for {D} input and {V} output characters but a vocabulary of "
             f"{vocab.size}"
         )
-    return params, vocab, ckpt.metadata
+    return params, vocab, snap.metadata

@@ -14,18 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .clip import clip_by_global_norm, clip_by_value, global_norm
-from .dynamics import backprop_state_norms
-from .initializers import init_rnn_params
-from .losses import squared_error
-from .optim import make_optimizer
-from .params import as_generator, init_params
-from .readout import readout_backward
-from .rnn import rnn_backward, rnn_forward
-from .stepwise import backward_stepwise, forward_stepwise
-from .tasks import adding_baseline_loss, adding_problem
+from bptt import _checks
+from bptt.algorithms.stepwise import backward_stepwise, forward_stepwise
+from bptt.algorithms.vectorised import rnn_backward, rnn_forward
+from bptt.cells import TANH, Cell, Params
+from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
+from bptt.dynamics import backprop_state_norms
+from bptt.experiments.tasks import adding_baseline_loss, adding_problem
+from bptt.initializers import init_rnn_params
+from bptt.losses import squared_error
+from bptt.optim import make_optimizer
+from bptt.params import as_generator, init_params
+from bptt.readout import readout_backward
 
 
 def last_step_loss_and_grads(
@@ -224,10 +224,10 @@ def adding_sweep(
     """Run :func:`train_adding` for every setting and sequence length.
 
     ``settings`` maps a label to keyword arguments of :func:`train_adding` (default
-    :data:`DEFAULT_SETTINGS`); ``"cell": "gru"`` selects :data:`bptt.gru.GRU`. ``common`` keyword
+    :data:`DEFAULT_SETTINGS`); ``"cell": "gru"`` selects :data:`bptt.GRU`. ``common`` keyword
     arguments apply to every run. Returns ``{label: [run for each T]}``. Explained in Chapter 9.
     """
-    from .gru import GRU
+    from bptt.cells.gru import GRU
 
     settings = DEFAULT_SETTINGS if settings is None else settings
     results: dict[str, list[AddingRun]] = {}

@@ -26,13 +26,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .losses import softmax_cross_entropy
-from .params import as_generator, zeros_like_params
-from .readout import readout_forward
-from .stepwise import LossFn, check_update, prepare_stream
-from .truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
+from bptt import _checks
+from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
+from bptt.algorithms.truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
+from bptt.cells import TANH, Cell, Params
+from bptt.losses import softmax_cross_entropy
+from bptt.params import as_generator, zeros_like_params
+from bptt.readout import readout_forward
 
 
 @runtime_checkable
@@ -143,7 +143,7 @@ def _cut_probability(schedule: TruncationSchedule, length: int) -> float:
 
 @dataclass
 class ARTBPResult(TBPTTResult):
-    """:class:`~bptt.truncation.TBPTTResult` plus the lengths of the random subsequences."""
+    """:class:`~bptt.TBPTTResult` plus the lengths of the random subsequences."""
 
     lengths: list[int] = field(default_factory=list)
 
@@ -182,7 +182,7 @@ def artbp(
     Returns
     -------
     ARTBPResult
-        As :class:`~bptt.truncation.TBPTTResult`, plus ``lengths`` of the subsequences.
+        As :class:`~bptt.algorithms.truncation.TBPTTResult`, plus ``lengths`` of the subsequences.
 
     Explained in Chapter 7. Memory is the length of the current subsequence: random, and with a
     heavy-tailed schedule occasionally large.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .data import Vocabulary
-from .params import as_generator, check_params
-from .readout import readout_forward
+from bptt import _checks
+from bptt.app.data import Vocabulary
+from bptt.cells import TANH, Cell, Params
+from bptt.params import as_generator, check_params
+from bptt.readout import readout_forward
 
 
 def sample(

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .losses import softmax_cross_entropy, squared_error
-from .params import check_params, prepare_h0, prepare_inputs, zeros_like_params
-from .readout import readout_backward, readout_forward
+from bptt import _checks
+from bptt.cells import TANH, Cell, Params
+from bptt.losses import softmax_cross_entropy, squared_error
+from bptt.params import check_params, prepare_h0, prepare_inputs, zeros_like_params
+from bptt.readout import readout_backward, readout_forward
 
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 """A per-step loss: ``(outputs (B, V), targets) -> (loss, doutputs)``; see :mod:`bptt.losses`."""

@@ -43,12 +43,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import TANH, Cell, Params
-from .losses import softmax_cross_entropy
-from .params import check_params, prepare_h0, zeros_like_params
-from .readout import readout_backward, readout_forward
-from .stepwise import LossFn, check_targets
+from bptt import _checks
+from bptt.algorithms.stepwise import LossFn, check_targets
+from bptt.cells import TANH, Cell, Params
+from bptt.losses import softmax_cross_entropy
+from bptt.params import check_params, prepare_h0, zeros_like_params
+from bptt.readout import readout_backward, readout_forward
 
 Action = tuple[str, int, int] | tuple[str, int]
 """One schedule action, e.g. ``("advance", i, j)`` or ``("free", i)`` (see the module docstring)."""

@@ -14,8 +14,8 @@ bugs it catches and the false alarms it avoids. This module supplies both kinds 
   centred difference depends on its step in a given precision.
 
 Every broken cell inherits the forward step of :class:`bptt.TanhCell` unchanged, so only its
-``step_backward`` differs from the correct one; the gradient algorithms of :mod:`bptt.stepwise`
-run on them through their ``cell=`` argument.
+``step_backward`` differs from the correct one; the gradient algorithms of
+:mod:`bptt.algorithms.stepwise` run on them through their ``cell=`` argument.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _checks
-from .cells import Params, TanhCell
-from .clip import clip_by_value
-from .gradcheck import relative_error
-from .params import as_generator
-from .rnn import loss_and_grads
+from bptt import _checks
+from bptt.algorithms.vectorised import loss_and_grads
+from bptt.cells import Params, TanhCell
+from bptt.clip import clip_by_value
+from bptt.gradcheck import relative_error
+from bptt.params import as_generator
 
 
 @dataclass(frozen=True)

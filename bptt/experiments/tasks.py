@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .params import as_generator
+from bptt import _checks
+from bptt.params import as_generator
 
 ADDING_BASELINE_MSE = 1.0 / 6.0
 """Mean squared error of always answering 1, the mean of the target: its variance ``2 * 1/12``."""

@@ -1,7 +1,7 @@
 """Experiments of Chapter 10, "A practical guide to the knobs".
 
 Every recommendation of that chapter rests on a small training run of the character model of the
-chapter on implementing BPTT (book/04-implementing.md): :class:`~bptt.train.CharModelTrainer` on
+chapter on implementing BPTT (book/04-implementing.md): :class:`~bptt.app.train.CharModelTrainer` on
 the Zen of Python, with one knob changed at a time.
 
 * :func:`train_char_model`: one run, recording the loss of every chunk and the norm of every
@@ -24,19 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import Params
-from .clip import global_norm
-from .counting import CountingCell
-from .data import Vocabulary, zen_of_python
-from .losses import softmax_cross_entropy
-from .rnn import loss_and_grads, rnn_forward
-from .train import CharModelTrainer, TrainConfig
-from .truncation import check_truncation, tbptt
-from .truncation_experiments import gradient_agreement
+from bptt import _checks
+from bptt.algorithms.truncation import check_truncation, tbptt
+from bptt.algorithms.vectorised import loss_and_grads, rnn_forward
+from bptt.app.data import Vocabulary, zen_of_python
+from bptt.app.train import CharModelTrainer, TrainConfig
+from bptt.cells import Params
+from bptt.clip import global_norm
+from bptt.experiments.counting import CountingCell
+from bptt.experiments.truncation import gradient_agreement
+from bptt.losses import softmax_cross_entropy
 
 KNOBS = tuple(f.name for f in fields(TrainConfig))
-"""The names a run accepts as knobs: the fields of :class:`~bptt.train.TrainConfig`."""
+"""The names a run accepts as knobs: the fields of :class:`~bptt.app.train.TrainConfig`."""
 
 RECIPE: dict[str, Any] = {
     "hidden_size": 32,
@@ -51,7 +51,7 @@ RECIPE: dict[str, Any] = {
 }
 """The knobs a run starts from: the classic character-model recipe (chunks of 25 characters,
 Adagrad at 0.1, entries clipped to [-5, 5], weights drawn with scale 0.01) with 32 hidden units.
-Spelled out here rather than taken from :class:`~bptt.train.TrainConfig`'s defaults, so that the
+Spelled out here rather than taken from :class:`~bptt.app.train.TrainConfig`'s defaults, so that the
 chapter's measurements do not move when those defaults do."""
 
 
@@ -172,7 +172,7 @@ def train_char_model(
         with different chunk lengths read the same amount of text). Give exactly one of
         ``steps`` and ``characters``.
     **knobs
-        Fields of :class:`~bptt.train.TrainConfig` (``hidden_size``, ``learning_rate``,
+        Fields of :class:`~bptt.app.train.TrainConfig` (``hidden_size``, ``learning_rate``,
         ``optimizer``, ``clip_value``, ``clip_norm``, ``seq_length``, ``k1``, ``k2``, ``seed``,
         ...); the others take their values from :data:`RECIPE` (then from ``TrainConfig``).
 
@@ -305,8 +305,8 @@ class TruncationRow:
         Cosine similarity and relative error ``||g_trunc - g|| / ||g||`` against the full BPTT
         gradient ``g``, all parameters taken as one vector.
     backward_per_forward : float
-        Backward steps per forward step, counted with :class:`~bptt.counting.CountingCell`
-        (about ``k2 / k1``).
+        Backward steps per forward step, counted with
+        :class:`~bptt.experiments.counting.CountingCell` (about ``k2 / k1``).
 
     Explained in Chapter 10.
     """

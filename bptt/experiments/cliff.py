@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .gru import sigmoid
+from bptt import _checks
+from bptt.cells.gru import sigmoid
 
 
 def _finite(name: str, value: Any) -> float:

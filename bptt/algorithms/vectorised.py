@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import Params
-from .losses import softmax_cross_entropy
-from .params import check_inputs, check_params, prepare_h0
-from .readout import readout_forward
+from bptt import _checks
+from bptt.cells import Params
+from bptt.losses import softmax_cross_entropy
+from bptt.params import check_inputs, check_params, prepare_h0
+from bptt.readout import readout_forward
 
 
 @dataclass

@@ -25,19 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .cells import Params
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .clip import clip_by_global_norm, clip_by_value, global_norm
-from .data import Vocabulary
-from .losses import softmax_cross_entropy
-from .optim import Optimizer, make_optimizer
-from .params import as_generator, init_params
-from .rnn import loss_and_grads, rnn_forward
-from .truncation import check_truncation, tbptt
+from bptt import _checks
+from bptt.algorithms.truncation import check_truncation, tbptt
+from bptt.algorithms.vectorised import loss_and_grads, rnn_forward
+from bptt.app.data import Vocabulary
+from bptt.app.snapshot import SnapshotError, load_snapshot, save_snapshot
+from bptt.cells import Params
+from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
+from bptt.losses import softmax_cross_entropy
+from bptt.optim import Optimizer, make_optimizer
+from bptt.params import as_generator, init_params
 
 CHECKPOINT_KIND = "char-rnn/tanh"
-"""The ``kind`` recorded in a trainer's checkpoint; other kinds are refused on load."""
+"""The ``kind`` recorded in a trainer's snapshot; other kinds are refused on load."""
 
 DIVERGENCE_FACTOR = 10.0
 """A chunk loss above this many times the uniform model's (``initial_loss``) is far too high."""
@@ -47,7 +47,7 @@ DIVERGENCE_STEPS = 50
 
 MEMORY_COPIES = 10
 """How many parameter-sized arrays training holds at once, at most: the parameters, their
-gradients and clipped gradients, up to two optimiser slots (Adam) and the copies a checkpoint
+gradients and clipped gradients, up to two optimiser slots (Adam) and the copies a snapshot
 makes of them, and temporaries (Adam measured: 8.7)."""
 
 
@@ -132,7 +132,7 @@ class TrainHistory:
 
 
 def text_digest(text: str) -> str:
-    """SHA-256 of a text's UTF-8 bytes: how a checkpoint recognises its text (Appendix A1)."""
+    """SHA-256 of a text's UTF-8 bytes: how a snapshot recognises its text (Appendix A1)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -254,7 +254,7 @@ class CharModelTrainer:
         """One chunk: forward, BPTT (full or truncated), clip, update. Returns the chunk's loss.
 
         Raises ``FloatingPointError`` if the loss or the gradient is not finite (the model has
-        diverged); the trainer should then be discarded (a checkpoint saved earlier is still good).
+        diverged); the trainer should then be discarded (a snapshot saved earlier is still good).
         """
         inputs, targets = self.next_chunk()
         k1, k2 = self.config.truncation
@@ -299,8 +299,8 @@ class CharModelTrainer:
     # -- saving and restoring ---------------------------------------------------------------
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Everything that determines the next step, as ``(arrays, metadata)`` for a checkpoint."""
-        from . import __version__
+        """Everything that determines the next step, as ``(arrays, metadata)`` for a snapshot."""
+        from bptt._version import __version__
 
         optim = self.optimizer.state_dict()
         arrays = {f"params/{k}": v for k, v in self.params.items()}
@@ -324,42 +324,42 @@ class CharModelTrainer:
         return arrays, metadata
 
     def save(self, path: str | Path) -> Path:
-        """Write a checkpoint atomically (see :func:`bptt.checkpoint.save_checkpoint`)."""
+        """Write a snapshot atomically (see :func:`bptt.app.snapshot.save_snapshot`)."""
         arrays, metadata = self.state()
-        return save_checkpoint(path, arrays, metadata)
+        return save_snapshot(path, arrays, metadata)
 
     @classmethod
     def load(cls, path: str | Path, text: str) -> CharModelTrainer:
-        """A trainer restored from a checkpoint, ready to continue training on ``text``.
+        """A trainer restored from a snapshot, ready to continue training on ``text``.
 
-        Raises :class:`~bptt.checkpoint.CheckpointError` if the file is damaged, is not a
-        character-model checkpoint, or was trained on a different text. Explained in Appendix A1.
+        Raises :class:`~bptt.app.snapshot.SnapshotError` if the file is damaged, is not a
+        character-model snapshot, or was trained on a different text. Explained in Appendix A1.
         """
-        ckpt = load_checkpoint(path)
-        meta = ckpt.metadata
-        where = f"checkpoint {str(ckpt.path)!r}"
+        snap = load_snapshot(path)
+        meta = snap.metadata
+        where = f"snapshot {str(snap.path)!r}"
         if meta.get("kind") != CHECKPOINT_KIND:
-            raise CheckpointError(f"{where} holds a {meta.get('kind')!r} model, not a char model")
+            raise SnapshotError(f"{where} holds a {meta.get('kind')!r} model, not a char model")
         try:
             known = {f.name for f in fields(TrainConfig)}
             config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
             trainer = cls(text, config)
             if trainer.text_sha256 != meta["text_sha256"]:
-                raise CheckpointError(
+                raise SnapshotError(
                     f"{where} was trained on a different text ({meta['text_length']} characters, "
                     f"vocabulary of {len(meta['vocab'])}); resume it on the same text"
                 )
-            trainer._restore(ckpt.arrays, meta)
+            trainer._restore(snap.arrays, meta)
         except (KeyError, TypeError) as err:
-            raise CheckpointError(f"{where} is incomplete or from another version: {err}") from None
+            raise SnapshotError(f"{where} is incomplete or from another version: {err}") from None
         return trainer
 
     def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        where = "checkpoint"
+        where = "snapshot"
         for name, p in self.params.items():
             saved = arrays[f"params/{name}"]
             if saved.shape != p.shape or saved.dtype != p.dtype:
-                raise CheckpointError(
+                raise SnapshotError(
                     f"{where} parameter {name!r} is {saved.dtype}{saved.shape}, the model "
                     f"needs {p.dtype}{p.shape}"
                 )
@@ -373,7 +373,7 @@ class CharModelTrainer:
             }
         )
         if arrays["h"].shape != self.h.shape:
-            raise CheckpointError(f"{where} hidden state has shape {arrays['h'].shape}")
+            raise SnapshotError(f"{where} hidden state has shape {arrays['h'].shape}")
         self.h = arrays["h"].copy()
         self.position = int(meta["position"])
         self.step_count = int(meta["step"])

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .artbp import TruncationSchedule, artbp
-from .cells import TANH, Cell, Params
-from .influence import rtrl
-from .losses import softmax_cross_entropy
-from .stepwise import LossFn
-from .truncation import check_truncation, tbptt
+from bptt import _checks
+from bptt.algorithms.artbp import TruncationSchedule, artbp
+from bptt.algorithms.rtrl import rtrl
+from bptt.algorithms.stepwise import LossFn
+from bptt.algorithms.truncation import check_truncation, tbptt
+from bptt.cells import TANH, Cell, Params
+from bptt.losses import softmax_cross_entropy
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .artbp import ConstantTruncation, PowerLawTruncation, TruncationSchedule, artbp, mean_length
-from .cells import TANH, Cell, Params
-from .data import pydoc_topics
-from .influence import influence_problem
-from .losses import softmax_cross_entropy, squared_error
-from .online import ARTBP, RTRL, TBPTT, Method, OnlineRun, online_sgd
-from .params import as_generator
-from .rnn import rnn_forward
-from .stepwise import LossFn, loss_and_grads_stepwise
-from .train import CharModelTrainer, TrainConfig
-from .truncation import tbptt
+from bptt import _checks
+from bptt.algorithms.artbp import (
+    ConstantTruncation,
+    PowerLawTruncation,
+    TruncationSchedule,
+    artbp,
+    mean_length,
+)
+from bptt.algorithms.online import ARTBP, RTRL, TBPTT, Method, OnlineRun, online_sgd
+from bptt.algorithms.stepwise import LossFn, loss_and_grads_stepwise
+from bptt.algorithms.truncation import tbptt
+from bptt.algorithms.vectorised import rnn_forward
+from bptt.app.data import pydoc_topics
+from bptt.app.train import CharModelTrainer, TrainConfig
+from bptt.cells import TANH, Cell, Params
+from bptt.experiments.influence import influence_problem
+from bptt.losses import softmax_cross_entropy, squared_error
+from bptt.params import as_generator
 
 
 def flatten(grads: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -94,7 +100,7 @@ def trained_char_model(
 
     The recipe is spelled out here (chunks of 25 characters, Adagrad with step 0.1, gradients
     clipped to [-5, 5], weights drawn with scale 0.01) rather than taken from
-    :class:`~bptt.train.TrainConfig`'s defaults, so that Chapter 6's measurements do not move
+    :class:`~bptt.app.train.TrainConfig`'s defaults, so that Chapter 6's measurements do not move
     when those defaults do.
     """
     config = TrainConfig(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params
 
 
 class CountingCell:

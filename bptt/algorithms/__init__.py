@@ -1,0 +1,56 @@
+"""The gradient algorithms, each written once against the cell protocol (:mod:`bptt.cells`).
+
+Full BPTT step by step (:mod:`~bptt.algorithms.stepwise`, Chapter 4) and vectorised for the tanh
+RNN (:mod:`~bptt.algorithms.vectorised`), the same on one plain loop
+(:mod:`~bptt.algorithms.loop`), truncated BPTT(k1, k2) (:mod:`~bptt.algorithms.truncation`,
+Chapter 6), ARTBP (:mod:`~bptt.algorithms.artbp`, Chapter 7), RTRL (:mod:`~bptt.algorithms.rtrl`,
+Chapter 7), online learning with any of them (:mod:`~bptt.algorithms.online`, Chapter 7) and
+checkpointed BPTT (:mod:`~bptt.algorithms.checkpointing`, Chapter 8). Algorithms may import the
+cells, the model pieces (params, readout, losses) and each other, never the application or the
+experiments.
+"""
+
+from bptt.algorithms.artbp import ConstantTruncation, PowerLawTruncation, artbp
+from bptt.algorithms.checkpointing import (
+    CheckpointedResult,
+    Schedule,
+    evenly_spaced_schedule,
+    hsm_cost_table,
+    ism_cost_table,
+    loss_and_grads_checkpointed,
+    optimal_forward_steps,
+    optimal_schedule,
+)
+from bptt.algorithms.loop import loss_and_grads_loop
+from bptt.algorithms.online import online_sgd
+from bptt.algorithms.rtrl import rtrl
+from bptt.algorithms.stepwise import backward_stepwise, forward_stepwise, loss_and_grads_stepwise
+from bptt.algorithms.truncation import TBPTTResult, tbptt, truncation_mask
+from bptt.algorithms.vectorised import RNNCache, loss_and_grads, rnn_backward, rnn_forward
+
+__all__ = [
+    "CheckpointedResult",
+    "ConstantTruncation",
+    "PowerLawTruncation",
+    "RNNCache",
+    "Schedule",
+    "TBPTTResult",
+    "artbp",
+    "backward_stepwise",
+    "evenly_spaced_schedule",
+    "forward_stepwise",
+    "hsm_cost_table",
+    "ism_cost_table",
+    "loss_and_grads",
+    "loss_and_grads_checkpointed",
+    "loss_and_grads_loop",
+    "loss_and_grads_stepwise",
+    "online_sgd",
+    "optimal_forward_steps",
+    "optimal_schedule",
+    "rnn_backward",
+    "rnn_forward",
+    "rtrl",
+    "tbptt",
+    "truncation_mask",
+]
