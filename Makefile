@@ -7,8 +7,8 @@
 #   make lite    (re)build only the JupyterLite site: every chapter runs in the browser, offline
 #   make pdf     make book, then the whole book as one PDF: _build/pdf/bptt-book.pdf
 #   make test    unit tests + every chapter cell executed by nbval, in one pytest run
-#   make check   what CI runs: lint, test, book, the browser test of the built pages, the PDF,
-#                then each chapter run in the browser and the test of the PDF (browser-lite)
+#   make check   what CI runs: lint (ruff, mypy --strict), test, book, the browser test of the
+#                built pages, the PDF, then each chapter run in the browser and the PDF's test
 #   make bench   benchmarks (speed and memory)
 #   make serve   serve the built book on http://127.0.0.1:8000
 #   make clean   remove build output (keeps .venv and node_modules)
@@ -75,6 +75,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

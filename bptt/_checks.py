@@ -53,13 +53,13 @@ def positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
         raise TypeError(
             f"{name} must be a real number, got {describe(value)}; pass a number {bound}"
         )
-    value = float(value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not np.isfinite(value) or not ok:
+    number = float(value)
+    ok = number >= 0 if allow_zero else number > 0
+    if not np.isfinite(number) or not ok:
         raise ValueError(
-            f"{name} must be a finite number {bound}, got {value}; pass a number {bound}"
+            f"{name} must be a finite number {bound}, got {number}; pass a number {bound}"
         )
-    return value
+    return number
 
 
 def unit_interval(name: str, value: Any) -> float:

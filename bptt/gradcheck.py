@@ -344,9 +344,10 @@ def gradcheck(
     checks: dict[str, ParamCheck] = {}
     for name, p in params.items():
         g = np.asarray(grads[name], dtype=np.float64)
+        vs: list[np.ndarray] | list[int]  # unit directions, or flat indices of entries
         if directions:
-            vs = [gen.standard_normal(p.shape) for _ in range(directions)]
-            vs = [v / np.linalg.norm(v) for v in vs]
+            draws = [gen.standard_normal(p.shape) for _ in range(directions)]
+            vs = [v / np.linalg.norm(v) for v in draws]
             analytic = np.array([float(np.sum(g * v)) for v in vs])
             mode, checked = "directions", directions
         else:

@@ -30,8 +30,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     leaves the result unchanged.
     """
     logits = _logits("logits", logits)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted: np.ndarray = logits - logits.max(axis=-1, keepdims=True)
+    result: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return result
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -41,8 +42,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """
     logits = _logits("logits", logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
+    e: np.ndarray = np.exp(shifted)
+    result: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return result
 
 
 def softmax_cross_entropy(

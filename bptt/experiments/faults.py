@@ -168,7 +168,8 @@ def naive_relative_errors(analytic: Any, numerical: Any) -> np.ndarray:
     if a.shape != n.shape:
         raise ValueError(f"analytic and numerical must have one shape, got {a.shape} and {n.shape}")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.abs(a - n) / (np.abs(a) + np.abs(n))
+        ratio: np.ndarray = np.abs(a - n) / (np.abs(a) + np.abs(n))
+    return ratio
 
 
 def error_vs_eps(

@@ -51,7 +51,7 @@ def use_book_style() -> None:
     Global on purpose: labels, legends and annotations that a chapter adds after creating a figure
     take their sizes from the settings in force when they are created. Explained in Chapter 1.
     """
-    plt.rcParams.update(BOOK_STYLE)
+    plt.style.use(BOOK_STYLE)
 
 
 def book_figure(
@@ -113,7 +113,7 @@ def text_heights_px(fig: Any, column_px: int = COLUMN_WIDTH_PX) -> list[tuple[fl
     renderer = fig.canvas.get_renderer()
     natural_px = fig.get_tightbbox(renderer).width * fig.dpi
     shrink = min(1.0, column_px / natural_px)
-    hidden = set()  # the tick labels of an axes turned off are never drawn
+    hidden: set[int] = set()  # the ids of the tick labels of an axes turned off are never drawn
     for ax in fig.axes:
         if not ax.axison:
             hidden.update(map(id, ax.get_xticklabels() + ax.get_yticklabels()))

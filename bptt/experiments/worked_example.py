@@ -43,10 +43,10 @@ SCALAR_PARAM_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 def _real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number}")
+    return number
 
 
 def _reals(name: str, values: Any) -> tuple[float, ...]:
@@ -298,7 +298,11 @@ class StepContributions:
     def totals(self) -> Params:
         """The gradient: every parameter's contributions summed over the steps."""
         names = self.contributions[0].keys()
-        return {name: sum(c[name] for c in self.contributions) for name in names}
+        first = self.contributions[0]
+        return {
+            name: sum((c[name] for c in self.contributions), np.zeros_like(first[name]))
+            for name in names
+        }
 
 
 def per_step_contributions(
