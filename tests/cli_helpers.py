@@ -36,6 +36,7 @@ def build_workspace(folder: Path) -> Path:
     trainer.train(TRAINED_STEPS)
     trainer.save(folder / "model.npz")
     shutil.copy(folder / "model.npz", folder / "other_model.npz")
+    shutil.copy(folder / "model.npz", folder / "taken.best.npz")  # a best model of another run
     (folder / "other.txt").write_text("Not the Zen of Python. " * 20, encoding="utf-8")
     (folder / "notes.txt").write_text("my notes, not a snapshot\n", encoding="utf-8")
     (folder / "empty.txt").write_bytes(b"")

@@ -291,3 +291,90 @@ def test_train_creates_the_snapshot_directory(tmp_path):
     )
     assert result.returncode == 2
     assert "is not a directory" in result.stderr
+
+
+BATCHED = [*SMALL, "--batch-size", "4", "--val-fraction", "0.1", "--val-every", "10",
+           "--lr-schedule", "cosine", "--warmup", "5", "--lr-min", "0.01"]  # fmt: skip
+
+
+def test_ctrl_c_during_a_batch_run_with_validation_and_a_schedule_resumes_bit_for_bit(
+    tmp_path, zen
+):
+    args = [sys.executable, "-m", "bptt", "train", str(zen), *BATCHED, "--steps", "400"]
+    proc = subprocess.Popen(
+        [*args, "--log-every", "1", "--snapshot", "int.npz", "--snapshot-every", "0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.stdout.readline().startswith("step 25/"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "stopped by SIGINT: saved step" in err, err
+    snap = load_snapshot(tmp_path / "int.npz")
+    stopped = snap.metadata["step"]
+    assert stopped >= 25 and snap.arrays["h"].shape == (4, 16)
+    assert (tmp_path / "int.best.npz").is_file()  # validated at step 10 and 20 at least
+    resumed = run(
+        "train",
+        zen,
+        "--resume",
+        "int.npz",
+        "--steps",
+        400,
+        "--no-progress",
+        "--sample-every",
+        0,
+        *BATCHED[len(SMALL) :],
+        cwd=tmp_path,
+    )  # the same options: allowed
+    assert resumed.returncode == 0, resumed.stderr
+    straight = run("train", zen, *BATCHED, "--steps", 400, "--snapshot", "s.npz", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    a, b = load_snapshot(tmp_path / "int.npz"), load_snapshot(tmp_path / "s.npz")
+    for k in a.arrays:
+        np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
+    for k in ("position", "smoothed_loss", "recent_losses", "validation", "rng_state", "config"):
+        assert a.metadata[k] == b.metadata[k], k
+    best_a = load_snapshot(tmp_path / "int.best.npz")
+    best_b = load_snapshot(tmp_path / "s.best.npz")
+    assert (
+        best_a.metadata["step"] == best_b.metadata["step"] == a.metadata["validation"]["best_step"]
+    )
+    for k in best_a.arrays:
+        np.testing.assert_array_equal(best_a.arrays[k], best_b.arrays[k])
+
+
+def test_early_stopping_keeps_the_best_snapshot_and_says_so(tmp_path, zen):
+    opts = [*SMALL, "--hidden-size", "48", "--batch-size", "4", "--val-fraction", "0.1",
+            "--val-every", "25", "--patience", "3", "--steps", "5000"]  # fmt: skip
+    result = run("train", zen, *opts, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    meta = load_snapshot(tmp_path / "model.npz").metadata
+    best = load_snapshot(tmp_path / "model.best.npz").metadata
+    record = meta["validation"]
+    assert meta["step"] < 5000 and record["checks_since_best"] == 3
+    assert best["step"] == record["best_step"] < meta["step"]
+    assert f"stopped early at step {meta['step']}" in result.stdout
+    assert f"step {best['step']} with" in result.stdout and "'model.best.npz'" in result.stdout
+    trainer = bptt.CharModelTrainer.load(tmp_path / "model.best.npz", bptt.zen_of_python())
+    assert trainer.validation_loss() == record["best_loss"]  # the file holds the best model
+    again = run("train", zen, "--resume", "model.npz", "--steps", 5000, cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    assert "stopped early" in again.stdout
+
+
+def test_the_log_line_shows_the_recent_mean_loss_per_character(tmp_path, zen):
+    result = run("train", zen, *SMALL, "--steps", 150, "--log-every", 150, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("step 150/"))
+    assert "(mean of the last 100 steps)" in line
+    shown = float(line.split("loss ")[1].split()[0])
+    losses = load_snapshot(tmp_path / "model.npz").metadata["recent_losses"]
+    assert len(losses) == 100 and shown == round(sum(losses) / 100 / 20, 3)
+    uniform = np.log(len(set(bptt.zen_of_python())))
+    assert shown < 0.9 * uniform  # a moving average from the uniform loss would still be near it

@@ -35,6 +35,7 @@ def case(*args, code=2, says=(), creates=(), marks=()):
 
 
 TRAIN = ("train", "zen.txt", *SMALL)
+STEP = (*TRAIN, "--lr-schedule", "step", "--lr-milestones", 100)
 RESUME = ("train", "zen.txt", "--resume", "model.npz")
 DIVERGE = ("--steps", 120, "--snapshot", "new.npz")
 SGD_BLOWS_UP = ("--lr", 1e6, "--optimizer", "sgd", "--no-clip")
@@ -84,6 +85,24 @@ CASES = [
     case(*TRAIN, "--resume", says=["--resume"]),
     case(says=["command"]),
     case("fit", "zen.txt", says=["fit"]),
+    case(*TRAIN, "--batch-size", 0, says=["--batch-size", ">= 1", "got 0"]),
+    case(*TRAIN, "--batch-size", "many", says=["--batch-size", "'many'"]),
+    case(*TRAIN, "--val-fraction", 1, says=["--val-fraction", "< 1", "got 1"]),
+    case(*TRAIN, "--val-fraction", 1.5, says=["--val-fraction", "< 1"]),
+    case(*TRAIN, "--val-fraction", -0.1, says=["--val-fraction", ">= 0"]),
+    case(*TRAIN, "--val-fraction", "nan", says=["--val-fraction", "nan"]),
+    case(*TRAIN, "--val-fraction", "tenth", says=["--val-fraction", "'tenth'"]),
+    case(*TRAIN, "--val-every", 0, says=["--val-every", ">= 1"]),
+    case(*TRAIN, "--patience", 0, says=["--patience", ">= 1", "got 0"]),
+    case(*TRAIN, "--patience", -3, says=["--patience", ">= 1"]),
+    case(*TRAIN, "--lr-schedule", "exponential", says=["--lr-schedule", "exponential", "cosine"]),
+    case(*TRAIN, "--lr-milestones", "x", says=["--lr-milestones", "'x'", "3500"]),
+    case(*TRAIN, "--lr-milestones", "0", says=["--lr-milestones", ">= 1"]),
+    case(*TRAIN, "--lr-milestones", "300,200", says=["--lr-milestones", "increase", "300,200"]),
+    case(*TRAIN, "--lr-rates", "0", says=["--lr-rates", "> 0", "got 0"]),
+    case(*TRAIN, "--lr-rates", "0.1,fast", says=["--lr-rates", "'0.1,fast'"]),
+    case(*TRAIN, "--lr-min", -1, says=["--lr-min", ">= 0"]),
+    case(*TRAIN, "--warmup", -1, says=["--warmup", ">= 0"]),
     # -- options that contradict each other -------------------------------------------------------
     case(*TRAIN, "--clip-value", 3, "--no-clip", says=["--no-clip", "--clip-value"]),
     case(*TRAIN, "--steps", 5, "--epochs", 1, says=["--epochs", "--steps"]),
@@ -92,6 +111,22 @@ CASES = [
     case(*TRAIN, "--k2", 30, says=["k2", "seq_length=20"]),
     case(*TRAIN, "--k1", 30, says=["k1", "k2=20"]),
     case(*TRAIN, "--dtype", "float32", "--weight-scale", 1e37, says=["weight_scale", "float32"]),
+    case(*TRAIN, "--patience", 3, says=["--patience needs --val-fraction > 0"]),
+    case(*TRAIN, "--val-every", 10, says=["--val-every needs --val-fraction"]),
+    case(*TRAIN, "--patience", 3, "--val-fraction", 0, says=["--patience", "--val-fraction 0.0"]),
+    case(
+        *TRAIN, "--lr-milestones", 100, says=["--lr-milestones", "--lr-schedule step", "constant"]
+    ),
+    case(*TRAIN, "--lr-min", 0.01, "--lr-schedule", "step", says=["--lr-min", "cosine", "step"]),
+    case(*TRAIN, "--lr-schedule", "step", says=["--lr-schedule step needs --lr-milestones"]),
+    case(*TRAIN, "--lr-schedule", "step", "--lr-milestones", 100, says=["--lr-rates"]),
+    case(*STEP, "--lr-rates", "0.01,0.001", says=["one rate per milestone", "1 in", "got 2"]),
+    case(*STEP, "--lr-rates", 0.01, "--steps", 100, says=["--lr-milestones", "(100)", "got 100"]),
+    case(*STEP, "--lr-rates", 0.01, "--steps", 50, says=["--lr-milestones must be below"]),
+    case(*STEP, "--lr-rates", 0.01, "--warmup", 150, says=["--warmup", "(100)", "got 150"]),
+    case(*TRAIN, "--warmup", 500, "--steps", 500, says=["--warmup", "(500)", "got 500"]),
+    case(*TRAIN, "--lr-schedule", "cosine", "--lr-min", 0.1, says=["--lr-min", "--lr 0.1"]),
+    case(*TRAIN, "--lr-schedule", "cosine", "--steps", 0, says=["cosine", "--steps 0"]),
     # -- texts that cannot be trained on ----------------------------------------------------------
     case("train", "missing.txt", says=["missing.txt", "does not exist"]),
     case("train", "folder", says=["folder"]),
@@ -102,6 +137,15 @@ CASES = [
     case("train", "model.npz", says=["model.npz", "utf-8"]),
     case("train", "short.txt", says=["short.txt", "6 characters", "--seq-length 25"]),
     case(*TRAIN, "--seq-length", 5000, says=["zen.txt", "--seq-length 5000"]),
+    case(
+        *TRAIN,
+        "--batch-size",
+        100,
+        says=["--batch-size 100", "streams of 8", "at most --batch-size 40"],
+    ),
+    case(*TRAIN, "--batch-size", 41, "--val-fraction", 0.1, says=["85 held out", "at most"]),
+    case(*TRAIN, "--val-fraction", 0.001, says=["--val-fraction 0.001", "856", "at least 2"]),
+    case(*TRAIN, "--val-fraction", 0.98, says=["18 training characters", "--val-fraction 0.98"]),
     # -- snapshots that must not be written -----------------------------------------------------
     case("train", "zen.txt", *SMALL, says=["'model.npz' already exists", "--overwrite"]),
     case(*TRAIN, "--snapshot", "model.npz", says=["model.npz", "--resume model.npz"]),
@@ -135,6 +179,28 @@ CASES = [
     case(*RESUME, "--optimizer", "adam", says=["optimizer"]),
     case(*RESUME, "--seed", 3, says=["seed=3"]),
     case(*RESUME, "--k1", 5, says=["k1=5"]),
+    case(*RESUME, "--batch-size", 4, says=["batch_size=4 (snapshot: 1)"]),
+    case(*RESUME, "--val-fraction", 0.1, says=["val_fraction=0.1 (snapshot: 0.0)"]),
+    case(*RESUME, *STEP[-4:], "--lr-rates", 0.01, "--steps", 200, says=["lr_schedule=StepLR"]),
+    case(
+        *TRAIN,
+        "--val-fraction",
+        0.1,
+        "--snapshot",
+        "taken.npz",
+        says=["'taken.best.npz'", "already exists", "--overwrite"],
+    ),
+    case(
+        "train",
+        "zen.txt",
+        "--resume",
+        "taken.best.npz",
+        "--snapshot",
+        "taken.npz",
+        "--val-fraction",
+        0.1,
+        says=["val_fraction"],
+    ),
     # -- nothing to do: said so, nothing written --------------------------------------------------
     case(*RESUME, "--steps", 10, code=0, says=["nothing to do", "at step 30", "ends at step 10"]),
     case(*RESUME, "--steps", TRAINED_STEPS, code=0, says=["nothing to do"]),
@@ -333,3 +399,31 @@ def test_a_run_that_diverges_late_keeps_its_last_good_snapshot(work):
     assert 1 <= trainer.step_count < 300
     assert f"(step {trainer.step_count})" in err
     assert trainer.next_loss() <= bptt.app.train.DIVERGENCE_FACTOR * trainer.initial_loss  # good
+
+
+def test_a_constant_schedule_is_no_schedule_and_may_be_repeated_on_resume(work):
+    """``--lr-schedule constant`` trains as no schedule does, and repeating it on resume is fine."""
+    first = run_in_process(
+        [*TRAIN, "--steps", "5", "--snapshot", "c.npz", "--lr-schedule", "constant"], work
+    )
+    assert first[0] == 0, first[2]
+    assert bptt.load_snapshot(work / "c.npz").metadata["config"]["lr_schedule"] is None
+    again = run_in_process(
+        [
+            "train",
+            "zen.txt",
+            "--resume",
+            "c.npz",
+            "--steps",
+            "8",
+            "--no-progress",
+            "--lr-schedule",
+            "constant",
+        ],
+        work,
+    )
+    assert again[0] == 0, again[2]
+    plain = run_in_process([*TRAIN, "--steps", "8", "--snapshot", "p.npz"], work)
+    assert plain[0] == 0
+    a, b = bptt.load_model(work / "c.npz")[0], bptt.load_model(work / "p.npz")[0]
+    assert all(np.array_equal(a[k], b[k]) for k in a)

@@ -38,7 +38,15 @@ COMMANDS = [
 ]
 
 # What makes the README's commands slow, shrunk to a size that runs in a moment.
-SHRINK = {"--hidden-size": "8", "--steps": "4", "--sample-every": "2", "--length": "20"}
+SHRINK = {
+    "--hidden-size": "8",
+    "--steps": "4",
+    "--sample-every": "2",
+    "--length": "20",
+    "--warmup": "1",
+    "--val-every": "1",
+    "--lr-milestones": "2",
+}
 TEXT = "The quick brown fox jumps over the lazy dog. " * 20
 
 

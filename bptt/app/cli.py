@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import itertools
 import os
 import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import fields
 from pathlib import Path
@@ -40,9 +41,16 @@ from bptt.algorithms.vectorised import loss_and_grads
 from bptt.app.data import check_encoding, pydoc_topics, read_text, zen_of_python
 from bptt.app.sampling import sample
 from bptt.app.snapshot import SnapshotError, check_writable, load_model, load_snapshot
-from bptt.app.train import DIVERGENCE_FACTOR, DIVERGENCE_STEPS, CharModelTrainer, TrainConfig
+from bptt.app.train import (
+    DIVERGENCE_FACTOR,
+    DIVERGENCE_STEPS,
+    CharModelTrainer,
+    TrainConfig,
+    ValidationCheck,
+    split_text,
+)
 from bptt.gradcheck import gradcheck
-from bptt.optim import OPTIMIZERS
+from bptt.optim import LR_SCHEDULES, OPTIMIZERS, ConstantLR, CosineLR, LRSchedule, StepLR
 from bptt.params import init_params
 
 EXIT_GRADCHECK_FAILED = 1
@@ -76,7 +84,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _int_at_least(minimum: int, maximum: int | None = None):
+def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -99,6 +107,52 @@ def _positive_float(text: str) -> float:
     if not np.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, got {text}")
+    return value
+
+
+def _milestones(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected step numbers separated by commas, such as 3500 or 1000,2000, got {text!r}"
+        ) from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"must be steps >= 1, got {text}")
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        raise argparse.ArgumentTypeError(f"must increase from one step to the next, got {text}")
+    return values
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected learning rates separated by commas, such as 0.01 or 0.01,0.001, got {text!r}"
+        ) from None
+    if not all(np.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"must be finite numbers > 0, got {text}")
+    return values
 
 
 def _encoding(text: str) -> str:
@@ -168,15 +222,47 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--weight-scale", type=_positive_float, help="init std (0.01)")
     model.add_argument("--seed", type=count, help="random seed of the initial weights (0)")
     model.add_argument("--dtype", choices=["float32", "float64"], help="precision (float64)")
+    model.add_argument(
+        "--batch-size", type=positive_int, help="B contiguous streams read side by side (1)"
+    )
     length = model.add_mutually_exclusive_group()
     length.add_argument("--steps", type=count, help="total steps, counted from the start (2000)")
     length.add_argument("--epochs", type=_positive_float, help="total passes over the text")
+    val = t.add_argument_group("validation and early stopping (default: off)")
+    val.add_argument(
+        "--val-fraction", type=_fraction,
+        help="hold out this fraction of the text, its tail, for validation (0: none)",
+    )  # fmt: skip
+    val.add_argument("--val-every", type=positive_int, help="steps between validations (500)")
+    val.add_argument(
+        "--patience", type=positive_int, metavar="N",
+        help="stop after N validations in a row without a new best (off)",
+    )  # fmt: skip
+    lr = t.add_argument_group("learning-rate schedule (default: constant --lr)")
+    lr.add_argument(
+        "--lr-schedule", choices=sorted(LR_SCHEDULES), dest="schedule",
+        help="constant, step (--lr-milestones, --lr-rates) or cosine (to --lr-min)",
+    )  # fmt: skip
+    lr.add_argument(
+        "--lr-milestones", type=_milestones, metavar="S1,S2",
+        help="step: the steps after which the rate changes",
+    )  # fmt: skip
+    lr.add_argument(
+        "--lr-rates", type=_rates, metavar="R1,R2", help="step: the rate from each milestone on"
+    )
+    lr.add_argument(
+        "--lr-min", type=_non_negative_float, help="cosine: the rate at the last step (0)"
+    )
+    lr.add_argument(
+        "--warmup", type=count, metavar="N", help="rise linearly to --lr over the first N steps (0)"
+    )
     io = t.add_argument_group("output and snapshots")
     io.add_argument(
         "--snapshot",
         "--checkpoint",  # the option's first name, kept so that existing commands still work
         type=_file_path,
-        help="snapshot file: the saved training state (model.npz, or --resume's)",
+        help="snapshot file: the saved training state (model.npz, or --resume's); with "
+        "validation, the best model goes to NAME.best.npz beside it",
     )
     io.add_argument(
         "--overwrite", action="store_true",
@@ -298,25 +384,60 @@ def _load_text(args: argparse.Namespace) -> tuple[str, str]:
     return read_text(args.text_file, encoding=args.encoding), repr(args.text_file)
 
 
-def _check_target(args: argparse.Namespace, path: Path) -> None:
+def best_path(path: Path) -> Path:
+    """Where the best model by validation is kept, beside the snapshot: ``NAME.best.npz``.
+
+    Explained in Appendix A1.
+    """
+    return path.with_name(f"{path.stem}.best{path.suffix or '.npz'}")
+
+
+def _same_run(candidate: Path, trainer: CharModelTrainer) -> bool:
+    """Whether ``candidate`` is a snapshot of the run being resumed (same text and setting)."""
+    try:
+        meta = load_snapshot(candidate).metadata
+    except (OSError, SnapshotError):
+        return False
+    return bool(
+        meta.get("text_sha256") == trainer.text_sha256
+        and meta.get("config") == trainer.config.as_dict()
+    )
+
+
+def _check_target(
+    args: argparse.Namespace,
+    path: Path,
+    what: str = "snapshot",
+    trainer: CharModelTrainer | None = None,
+) -> None:
     """Refuse a snapshot path whose saves would destroy a file the user did not give up."""
     if not path.exists():
         return
     name = str(path)
     if not path.is_file():
-        raise UsageError(f"snapshot {name!r} is a directory or not a regular file")
+        raise UsageError(f"{what} {name!r} is a directory or not a regular file")
     if args.text_file is not None and os.path.samefile(path, args.text_file):
         raise UsageError(
-            f"snapshot {name!r} is the training text: saving would overwrite it; "
+            f"{what} {name!r} is the training text: saving would overwrite it; "
             "choose another --snapshot"
         )
     if args.resume is not None and os.path.samefile(path, args.resume):
-        return  # continuing a snapshot in place
+        if what == "snapshot":
+            return  # continuing a snapshot in place
+        raise UsageError(
+            f"{what} {name!r} is the --resume snapshot: a new best would replace it; resume a "
+            "copy, or choose another --snapshot"
+        )
+    if trainer is not None and args.resume is not None and _same_run(path, trainer):
+        return  # the best model of the run being resumed
     if not args.overwrite:
         resumed = f", not the --resume snapshot {str(args.resume)!r}" if args.resume else ""
+        if what == "snapshot":
+            advice = f"continue it with --resume {name}, replace it with --overwrite"
+        else:
+            advice = "replace it with --overwrite"
         raise UsageError(
-            f"snapshot {name!r} already exists{resumed}; continue it with --resume {name}, "
-            "replace it with --overwrite, or choose another --snapshot"
+            f"{what} {name!r} already exists{resumed}; {advice}, or choose another --snapshot"
         )
     try:
         load_snapshot(path)
@@ -341,7 +462,7 @@ def _prepare_folder(path: Path) -> None:
 
 
 def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The TrainConfig fields given explicitly on the command line."""
+    """The TrainConfig fields given explicitly on the command line (but the schedule)."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     given = {k: v for k, v in given.items() if v is not None}
     if args.no_clip:
@@ -349,10 +470,92 @@ def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def _make_trainer(args: argparse.Namespace, text: str, source: str) -> CharModelTrainer:
+def _option(field: str, value: Any = None) -> str:
+    """A TrainConfig field spelled as its command-line option: ``--batch-size 16``."""
+    flag = {"learning_rate": "--lr"}.get(field, "--" + field.replace("_", "-"))
+    return flag if value is None else f"{flag} {value}"
+
+
+SCHEDULE_OPTIONS = {
+    "lr_milestones": ("--lr-milestones", "step"),
+    "lr_rates": ("--lr-rates", "step"),
+    "lr_min": ("--lr-min", "cosine"),
+}
+
+
+def _check_option_pairs(args: argparse.Namespace) -> None:
+    """Options that mean nothing without another one are refused, not silently ignored."""
+    if not args.val_fraction:
+        for flag, value in (("--val-every", args.val_every), ("--patience", args.patience)):
+            if value is not None:
+                got = (
+                    ""
+                    if args.val_fraction is None
+                    else f" (got --val-fraction {args.val_fraction})"
+                )
+                raise UsageError(
+                    f"{flag} needs --val-fraction > 0, the held-out text it validates on{got}"
+                )
+    for dest, (flag, schedule) in SCHEDULE_OPTIONS.items():
+        if getattr(args, dest) is not None and args.schedule != schedule:
+            raise UsageError(
+                f"{flag} belongs to --lr-schedule {schedule}, got --lr-schedule "
+                f"{args.schedule or 'constant (the default)'}"
+            )
+    if args.schedule == "step" and (args.lr_milestones is None or args.lr_rates is None):
+        raise UsageError(
+            "--lr-schedule step needs --lr-milestones (the steps where the rate changes) and "
+            "--lr-rates (the rate from each of them on), e.g. --lr-milestones 3500 --lr-rates 0.01"
+        )
+
+
+def _schedule_from_args(
+    args: argparse.Namespace, total: int, learning_rate: float
+) -> LRSchedule | None:
+    """The learning-rate schedule the options ask for, checked against the run's ``total``
+    steps; ``None`` when no schedule option was given."""
+    warmup = 0 if args.warmup is None else args.warmup
+    if args.schedule is None and args.warmup is None:
+        return None
+    if args.warmup is not None and total and warmup >= total:
+        raise UsageError(f"--warmup must be below the run's last step ({total}), got {warmup}")
+    if args.schedule == "step":
+        milestones, rates = args.lr_milestones, args.lr_rates
+        if len(rates) != len(milestones):
+            raise UsageError(
+                f"--lr-rates must give one rate per milestone: {len(milestones)} in "
+                f"--lr-milestones {','.join(map(str, milestones))}, got {len(rates)} in "
+                f"--lr-rates {','.join(map(str, rates))}"
+            )
+        if milestones[-1] >= total:
+            raise UsageError(
+                f"--lr-milestones must be below the run's last step ({total}): a later one never "
+                f"changes the rate; got {','.join(map(str, milestones))}"
+            )
+        if warmup > milestones[0]:
+            raise UsageError(
+                f"--warmup must end by the first of --lr-milestones ({milestones[0]}), got {warmup}"
+            )
+        return StepLR(milestones=milestones, rates=rates, warmup=warmup)
+    if args.schedule == "cosine":
+        lr_min = 0.0 if args.lr_min is None else args.lr_min
+        if lr_min >= learning_rate:
+            raise UsageError(
+                f"--lr-min must be below the learning rate (--lr {learning_rate}), got {lr_min}"
+            )
+        if total < 1:
+            raise UsageError("--lr-schedule cosine needs a run of at least one step, got --steps 0")
+        return CosineLR(total_steps=total, min_rate=lr_min, warmup=warmup)
+    # A constant rate without warm-up is the training without a schedule, and is stored as such.
+    return ConstantLR(warmup=warmup) if warmup else None
+
+
+def _make_trainer(args: argparse.Namespace, text: str, source: str) -> tuple[CharModelTrainer, int]:
+    """The trainer (new or resumed) and the step at which this run ends."""
     given = _config_from_args(args)
     if args.resume is not None:
         return _resumed_trainer(args, text, given)
+    _check_option_pairs(args)
     config = TrainConfig(**given)
     if len(text) < config.seq_length + 1:
         raise UsageError(
@@ -360,18 +563,32 @@ def _make_trainer(args: argparse.Namespace, text: str, source: str) -> CharModel
             f"{config.seq_length} (needs at least {config.seq_length + 1})"
         )
     config.validate()
+    try:
+        split = split_text(len(text), config, name=_option)
+    except ValueError as err:
+        raise UsageError(f"{source}: {err}") from None
+    total = _total_steps(args, (split.stream_length - 1) // config.seq_length)
+    config.lr_schedule = _schedule_from_args(args, total, config.learning_rate)
+    config.validate()
     V = len(set(text))
+    batch = f", --batch-size {config.batch_size}" if config.batch_size > 1 else ""
     _check_memory(
         config.memory_bytes(V),
         f"a model with --hidden-size {config.hidden_size}, {V} characters and --seq-length "
-        f"{config.seq_length} ({config.dtype})",
+        f"{config.seq_length}{batch} ({config.dtype})",
     )
-    return CharModelTrainer(text, config)
+    return CharModelTrainer(text, config), total
 
 
-def _resumed_trainer(args: argparse.Namespace, text: str, given: dict) -> CharModelTrainer:
+def _resumed_trainer(
+    args: argparse.Namespace, text: str, given: dict[str, Any]
+) -> tuple[CharModelTrainer, int]:
     trainer = CharModelTrainer.load(args.resume, text)
+    total = _total_steps(args, trainer.steps_per_epoch)
     saved = vars(trainer.config)
+    if args.schedule is not None or args.warmup is not None:
+        _check_option_pairs(argparse.Namespace(**{**vars(args), "val_fraction": 1}))
+        given["lr_schedule"] = _schedule_from_args(args, total, trainer.config.learning_rate)
     different = {k: (v, saved[k]) for k, v in given.items() if saved[k] != v}
     if different:
         desc = ", ".join(f"{k}={new!r} (snapshot: {old!r})" for k, (new, old) in different.items())
@@ -379,13 +596,13 @@ def _resumed_trainer(args: argparse.Namespace, text: str, given: dict) -> CharMo
             f"snapshot {str(args.resume)!r} is from a different model or setting: {desc}; "
             "drop these options to resume it"
         )
-    return trainer
+    return trainer, total
 
 
-def _total_steps(args: argparse.Namespace, trainer: CharModelTrainer) -> int:
+def _total_steps(args: argparse.Namespace, steps_per_epoch: int) -> int:
     if args.epochs is not None:
-        return max(1, round(args.epochs * trainer.steps_per_epoch))
-    return 2000 if args.steps is None else args.steps
+        return max(1, round(float(args.epochs) * steps_per_epoch))
+    return 2000 if args.steps is None else int(args.steps)
 
 
 # -- train: the run -------------------------------------------------------------------------------
@@ -405,24 +622,33 @@ class _Progress:
         self.t0, self.start = time.perf_counter(), start
         if use_bar:
             try:
-                from tqdm import tqdm
+                from tqdm import tqdm  # type: ignore[import-untyped]
             except ImportError:
                 pass
             else:
                 self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
 
-    def update(self, step: int, total: int, loss: float, smoothed: float) -> None:
+    def update(self, trainer: CharModelTrainer, total: int) -> None:
+        """After a step: the bar, or every ``log_every`` steps a line, with the recent mean loss
+        per character (over the last RECENT_STEPS steps, or all of them before that)."""
+        step, recent = trainer.step_count, trainer.recent_loss or float("nan")
+        scheduled = trainer.config.lr_schedule is not None
         if self.bar is not None:
             try:
                 self.bar.update(1)
-                self.bar.set_postfix(loss=f"{smoothed:.2f}", refresh=False)
+                postfix = {"loss": f"{recent:.3f}"}
+                if scheduled:
+                    postfix["lr"] = f"{trainer.optimizer.learning_rate:.3g}"
+                self.bar.set_postfix(postfix, refresh=False)
             except BrokenPipeError:
                 self._output_closed()
         elif step % self.log_every == 0 or step == total:
             rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
+            n = len(trainer.recent_losses)
+            lr = f"  lr {trainer.optimizer.learning_rate:.4g}" if scheduled else ""
             self.write(
-                f"step {step}/{total}  loss {loss:.3f}  smoothed {smoothed:.3f}  "
-                f"({rate:.0f} steps/s)"
+                f"step {step}/{total}  loss {recent:.3f} nats/char (mean of the last {n} "
+                f"steps){lr}  ({rate:.0f} steps/s)"
             )
 
     def write(self, text: str) -> None:
@@ -479,7 +705,12 @@ def _good_to_save(trainer: CharModelTrainer) -> bool:
 
 
 def _diverged(
-    progress: _Progress, path: Path, good: tuple[Path, int] | None, step: int, why: str
+    progress: _Progress,
+    path: Path,
+    good: tuple[Path, int] | None,
+    step: int,
+    why: str,
+    best: tuple[Path, int] | None = None,
 ) -> int:
     progress.close()
     if good is not None:
@@ -488,6 +719,8 @@ def _diverged(
         kept = f"{str(path)!r} was not changed"
     else:
         kept = "no snapshot was written"
+    if best is not None:
+        kept += f", the best by validation {str(best[0])!r} (step {best[1]})"
     _error(
         f"bptt train: error: training stopped at step {step}: {why}; {kept}. "
         "Try a smaller --lr, clipping, or a smaller --weight-scale"
@@ -496,10 +729,49 @@ def _diverged(
 
 
 def _sample_text(trainer: CharModelTrainer, step: int, length: int) -> str:
-    # Its own generator, so sampling never changes the training's random state.
+    # Its own generator, so sampling never changes the training's random state; from the state
+    # of the first stream.
     rng = np.random.default_rng([trainer.config.seed, step])
-    text = sample(trainer.params, trainer.vocab, length=length, rng=rng, h0=trainer.h.copy())
+    text = sample(trainer.params, trainer.vocab, length=length, rng=rng, h0=trainer.h[:1].copy())
     return f"--- sample at step {step} ---\n{text}\n---"
+
+
+def _bits(nats: float) -> float:
+    return nats / float(np.log(2))
+
+
+def _validation_line(trainer: CharModelTrainer, check: ValidationCheck, saved: Path | None) -> str:
+    line = (
+        f"validation at step {check.step}: {check.loss:.4f} nats/char, "
+        f"{check.bits_per_char:.4f} bits/char"
+    )
+    if check.improved:
+        return line + (f", the best so far: saved {str(saved)!r}" if saved else ", the best so far")
+    patience = trainer.config.patience
+    of = f" of {patience}" if patience is not None else ""
+    return (
+        line
+        + (
+            f" (best {_bits(trainer.best_val_loss):.4f} bits/char at step {trainer.best_step}; "
+            if trainer.best_val_loss is not None
+            else " ("
+        )
+        + f"{trainer.checks_since_best}{of} checks without a new best)"
+    )
+
+
+def _early_stop_text(trainer: CharModelTrainer, best: Path) -> str:
+    c = trainer.config
+    where = (
+        f"the best model, step {trainer.best_step} with {_bits(trainer.best_val_loss):.4f} "
+        f"bits/char, is {str(best)!r}"
+        if trainer.best_val_loss is not None
+        else "no validation was good enough to keep"
+    )
+    return (
+        f"stopped early at step {trainer.step_count}: {c.patience} validations in a row (one "
+        f"every {c.val_every} steps) without a new best; {where}"
+    )
 
 
 def _run(
@@ -510,7 +782,8 @@ def _run(
     banner: str,
     stop: list[str],
 ) -> int:
-    """Train until step ``total``, a stop request or divergence; save; return the exit status."""
+    """Train until step ``total``, a stop request, early stopping or divergence; save; return the
+    exit status."""
     limit = trainer.loss_limit
     too_high = (
         f"the model has diverged: its loss stayed above {limit:.1f} ({DIVERGENCE_FACTOR:g} "
@@ -519,19 +792,31 @@ def _run(
     )
     progress = _Progress(trainer.step_count, total, args.log_every, not args.no_progress)
     good = (args.resume, trainer.step_count) if args.resume else None  # the last good snapshot
+    validating = trainer.val_data.size > 0
+    best_file = best_path(path)
+    best = (best_file, trainer.best_step) if validating and trainer.best_step is not None else None
     try:
         progress.write(banner)
         while trainer.step_count < total and not stop and not progress.closed:
             try:
-                loss = trainer.train_step()
+                trainer.train_step()
             except FloatingPointError as err:
-                return _diverged(progress, path, good, trainer.step_count + 1, str(err))
+                return _diverged(progress, path, good, trainer.step_count + 1, str(err), best)
             step = trainer.step_count
             if trainer.diverged:
-                return _diverged(progress, path, good, step, too_high)
-            progress.update(step, total, loss, trainer.smoothed_loss)
+                return _diverged(progress, path, good, step, too_high, best)
+            progress.update(trainer, total)
+            check = trainer.maybe_validate()
+            if check is not None:
+                saved = None
+                if check.improved and _good_to_save(trainer):
+                    trainer.save(best_file)
+                    best = saved = (best_file, step)
+                progress.write(_validation_line(trainer, check, saved and saved[0]))
             if args.sample_every and step % args.sample_every == 0:
                 progress.write(_sample_text(trainer, step, args.sample_length))
+            if trainer.stopped_early:
+                break
             due = args.snapshot_every and step % args.snapshot_every == 0 and step < total
             if due and _good_to_save(trainer):
                 trainer.save(path)
@@ -544,7 +829,7 @@ def _run(
                 f"is above {limit:.1f} ({DIVERGENCE_FACTOR:g} times the uniform model's), so it "
                 "was not saved"
             )
-            return _diverged(progress, path, good, trainer.step_count, why)
+            return _diverged(progress, path, good, trainer.step_count, why, best)
         trainer.save(path)
     finally:
         progress.close()
@@ -554,12 +839,23 @@ def _run(
             f"continue with --resume {path}"
         )
         return STOP_CODES[stop[0]]
-    try:
-        print(
-            f"done: step {trainer.step_count}, smoothed loss {trainer.smoothed_loss:.3f}; "
-            f"saved {str(path)!r}",
-            flush=True,
+    recent = trainer.recent_loss
+    summary = f"done: step {trainer.step_count}"
+    if recent is not None:
+        summary += f", recent loss {recent:.3f} nats/char"
+    if validating:
+        loss = trainer.validation_loss()  # measured, not recorded: the record stays resumable
+        summary += f", validation {loss:.4f} nats/char ({_bits(loss):.4f} bits/char)"
+    summary += f"; saved {str(path)!r}"
+    if trainer.stopped_early:
+        summary = f"{_early_stop_text(trainer, best_file)}\n{summary}"
+    elif best is not None:
+        summary += (
+            f"; the best model by validation, step {trainer.best_step} with "
+            f"{_bits(trainer.best_val_loss or float('nan')):.4f} bits/char, is {str(best_file)!r}"
         )
+    try:
+        print(summary, flush=True)
     except BrokenPipeError:  # everything is saved; only the last line could not be shown
         _silence_stdout()
     return 0
@@ -569,13 +865,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``bptt train``: train or resume, with snapshots periodically and on exit.
 
     Everything that can be checked is checked before training starts: the text, the options, the
-    memory the model needs, and that the snapshot can be written without destroying anything.
+    memory the model needs, and that the snapshot (and, with validation, the best model's file
+    beside it) can be written without destroying anything.
     """
     text, source = _load_text(args)
-    trainer = _make_trainer(args, text, source)
+    trainer, total = _make_trainer(args, text, source)
     path = args.snapshot or args.resume or Path("model.npz")
     _check_target(args, path)
-    total = _total_steps(args, trainer)
+    validating = trainer.val_data.size > 0
+    if validating:
+        _check_target(args, best_path(path), "best snapshot", trainer)
+    if args.resume is not None and trainer.stopped_early:
+        print(
+            f"nothing to do: {str(args.resume)!r} "
+            f"{_early_stop_text(trainer, best_path(path))}; nothing was trained or written"
+        )
+        return 0
     if args.resume is not None and total <= trainer.step_count:
         print(
             f"nothing to do: {str(args.resume)!r} is at step {trainer.step_count} and this run "
@@ -588,10 +893,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     k1, k2 = c.truncation
     how = "full BPTT" if k1 == k2 == c.seq_length else f"TBPTT(k1={k1}, k2={k2})"
     verb = f"resuming at step {trainer.step_count}" if args.resume else "training"
+    split = trainer.split
+    streams = (
+        f", {c.batch_size} streams of {split.stream_length} characters" if c.batch_size > 1 else ""
+    )
+    schedule = f" ({c.lr_schedule})" if c.lr_schedule is not None else ""
+    held_out = (
+        f"; validation on the last {split.n_val} characters every {c.val_every} steps"
+        + (f", patience {c.patience}" if c.patience is not None else "")
+        if validating
+        else ""
+    )
     banner = (
         f"{verb} on {source}: {len(text)} characters, vocabulary {trainer.vocab.size}; "
-        f"H={c.hidden_size}, seq_length={c.seq_length}, {how}, {c.optimizer} lr={c.learning_rate}, "
-        f"{c.dtype}; until step {total}; snapshot {str(path)!r}"
+        f"H={c.hidden_size}, seq_length={c.seq_length}{streams}, {how}, {c.optimizer} "
+        f"lr={c.learning_rate}{schedule}, {c.dtype}{held_out}; until step {total}; "
+        f"snapshot {str(path)!r}"
     )
     with _stop_requests() as stop:
         return _run(args, trainer, path, total, banner, stop)
@@ -654,7 +971,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except BrokenPipeError:
         # The reader of our output has gone (`bptt sample ... | head`): stop quietly, as Unix
         # tools do. (`train` handles this itself, to save first.)

@@ -122,7 +122,7 @@ class Vocabulary:
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text spelled by ``ids``; an id outside ``[0, V)`` raises (no wrap-around for -1)."""
-        out = []
+        out: list[str] = []
         for position, i in enumerate(ids):
             if isinstance(i, bool) or not isinstance(i, Integral):
                 raise TypeError(f"ids[{position}] must be an integer id, got {i!r}")

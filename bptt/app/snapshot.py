@@ -215,7 +215,8 @@ def save_snapshot(
         if hasattr(os, "fchmod"):
             os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **clean, **{_META_KEY: meta_bytes})
+            entries: dict[str, Any] = {**clean, _META_KEY: meta_bytes}
+            np.savez(f, **entries)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
         os.replace(tmp, path)
@@ -282,7 +283,9 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     return Snapshot(arrays=contents, metadata=meta, path=path)
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], Vocabulary, dict]:
+def load_model(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, np.ndarray], Vocabulary, dict[str, Any]]:
     """The parameters, vocabulary and metadata of a character-model snapshot, for sampling.
 
     Raises ``FileNotFoundError`` or :class:`SnapshotError` as :func:`load_snapshot` does, and

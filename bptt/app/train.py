@@ -4,10 +4,23 @@ The classic setting: one long text read in chunks of ``seq_length`` characters, 
 carried from one chunk to the next (so information flows forward across chunks, while gradients stop
 at chunk boundaries), Adagrad, and gradients clipped element-wise to ``[-5, 5]``.
 
+What a practitioner adds to it, all off by default (the defaults reproduce the classic run bit for
+bit):
+
+- **mini-batches of contiguous streams**: ``batch_size = B`` cuts the text into B streams of equal
+  length, read side by side, each carrying its own hidden state from chunk to chunk; a step trains
+  on a ``(T, B)`` batch and its loss is the mean over the streams;
+- **a held-out validation text**: ``val_fraction`` keeps the tail of the text out of training, and
+  every ``val_every`` steps its loss per character is measured, with the state carried over the
+  whole held-out text (:meth:`CharModelTrainer.validate`);
+- **early stopping**: after ``patience`` validation checks in a row without a new best, training
+  stops (:attr:`CharModelTrainer.stopped_early`);
+- **a learning-rate schedule** (:mod:`bptt.optim`: constant, step, cosine, linear warm-up).
+
 Optionally each chunk is trained with truncated BPTT(k1, k2) (Chapter 6) instead of full BPTT: an
 update every ``k1`` characters, backpropagated through the last ``k2``. Everything that determines
-the next step (parameters, optimiser state, carried state, position, step, smoothed loss and RNG
-state) can be saved with :meth:`CharModelTrainer.save` and restored with
+the next step (parameters, optimiser state, carried states, position, step, recent losses,
+validation record and RNG state) can be saved with :meth:`CharModelTrainer.save` and restored with
 :meth:`CharModelTrainer.load`, so an interrupted run resumes bit for bit.
 
 Divergence is detected two ways: a loss or gradient that is not finite stops the step before the
@@ -18,7 +31,9 @@ update, and a loss that stays far above the uniform model's (see :data:`DIVERGEN
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import math
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,7 +48,7 @@ from bptt.app.snapshot import SnapshotError, load_snapshot, save_snapshot
 from bptt.cells import Params
 from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
 from bptt.losses import softmax_cross_entropy
-from bptt.optim import Optimizer, make_optimizer
+from bptt.optim import ConstantLR, LRSchedule, Optimizer, lr_schedule_from_dict, make_optimizer
 from bptt.params import as_generator, init_params
 
 CHECKPOINT_KIND = "char-rnn/tanh"
@@ -44,6 +59,16 @@ DIVERGENCE_FACTOR = 10.0
 
 DIVERGENCE_STEPS = 50
 """Training has diverged when the chunk loss stayed far too high for this many steps in a row."""
+
+RECENT_STEPS = 100
+"""How many of the last steps :attr:`CharModelTrainer.recent_loss` averages."""
+
+VALIDATION_CHUNK = 1000
+"""Characters of held-out text per forward call of :meth:`CharModelTrainer.validation_loss` (the
+state is carried from one call to the next, so this bounds memory without changing the loss)."""
+
+MIN_VALIDATION_CHARS = 2
+"""The smallest held-out text: one character to read and the next one to predict."""
 
 MEMORY_COPIES = 10
 """How many parameter-sized arrays training holds at once, at most: the parameters, their
@@ -58,7 +83,16 @@ class TrainConfig:
     ``k1`` and ``k2`` (both ``None`` by default, meaning full BPTT over each chunk) select
     truncated BPTT(k1, k2) inside each chunk of ``seq_length`` characters, with
     ``1 <= k1 <= k2 <= seq_length``; ``k1 == k2 == seq_length`` is the same training as full BPTT.
-    Explained in Chapter 4 (truncation in Chapter 6).
+
+    ``batch_size`` streams are read side by side (1: the classic single stream). ``val_fraction``
+    of the text, its tail, is held out for validation (0: none, the classic setting: a text the
+    model should memorise, such as the Zen of Python, is trained on in full), measured every
+    ``val_every`` steps; ``patience`` (``None``: never) validation checks in a row without a new
+    best stop training. ``lr_schedule`` (``None``: the constant ``learning_rate``) is a schedule of
+    :mod:`bptt.optim` applied to ``learning_rate``.
+
+    Explained in Chapter 4 (truncation in Chapter 6; batches, validation, early stopping and
+    schedules in Appendix A1).
     """
 
     hidden_size: int = 100
@@ -72,6 +106,19 @@ class TrainConfig:
     dtype: str = "float64"
     k1: int | None = None
     k2: int | None = None
+    batch_size: int = 1
+    val_fraction: float = 0.0
+    val_every: int = 500
+    patience: int | None = None
+    lr_schedule: LRSchedule | None = None
+
+    def __post_init__(self) -> None:
+        # A snapshot stores the schedule as a dict (JSON); a constant rate without warm-up is the
+        # same training as no schedule, and is stored as such (None), so the two compare equal.
+        if isinstance(self.lr_schedule, Mapping):
+            self.lr_schedule = lr_schedule_from_dict(self.lr_schedule)
+        if type(self.lr_schedule) is ConstantLR and self.lr_schedule.warmup == 0:
+            self.lr_schedule = None
 
     def validate(self) -> None:
         """Raise a clear error for a hyperparameter out of range."""
@@ -100,6 +147,35 @@ class TrainConfig:
                 f"k2 must be <= seq_length (truncation happens inside each chunk of seq_length "
                 f"characters), got k2={k2}, seq_length={self.seq_length}"
             )
+        _checks.positive_int("batch_size", self.batch_size)
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, int | float):
+            raise TypeError(f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(
+                f"val_fraction must be in [0, 1) (the share of the text held out), got "
+                f"{self.val_fraction}"
+            )
+        _checks.positive_int("val_every", self.val_every)
+        if self.patience is not None:
+            _checks.positive_int("patience", self.patience)
+            if self.val_fraction == 0:
+                raise ValueError(
+                    f"patience={self.patience} needs val_fraction > 0: early stopping watches "
+                    "the validation loss"
+                )
+        if self.lr_schedule is not None:
+            if not isinstance(self.lr_schedule, ConstantLR):
+                raise TypeError(
+                    "lr_schedule must be a schedule of bptt.optim (ConstantLR, StepLR, "
+                    f"CosineLR) or None, got {_checks.describe(self.lr_schedule)}"
+                )
+            self.lr_schedule.check(self.learning_rate)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The configuration as JSON-compatible values (as stored in a snapshot)."""
+        values = asdict(self)
+        values["lr_schedule"] = None if self.lr_schedule is None else self.lr_schedule.to_dict()
+        return values
 
     @property
     def truncation(self) -> tuple[int, int]:
@@ -112,23 +188,113 @@ class TrainConfig:
     def memory_bytes(self, vocab_size: int) -> int:
         """About how many bytes training needs with a vocabulary of ``vocab_size`` characters.
 
-        :data:`MEMORY_COPIES` parameter-sized arrays plus the activations of one chunk: an
-        estimate to refuse a configuration before allocating it. Explained in Appendix A1.
+        :data:`MEMORY_COPIES` parameter-sized arrays plus the activations of one chunk of
+        ``batch_size`` streams (and of one chunk of validation): an estimate to refuse a
+        configuration before allocating it. Explained in Appendix A1.
         """
-        H, V, T = self.hidden_size, vocab_size, self.seq_length
+        H, V, T, B = self.hidden_size, vocab_size, self.seq_length, self.batch_size
         n_params = H * V + H * H + H + V * H + V  # W_xh, W_hh, b_h, W_hy, b_y
-        n_activations = (T + 1) * H * 3 + T * V * 2  # states, pre-activations, outputs, ...
+        n_activations = ((T + 1) * H * 3 + T * V * 2) * B  # states, pre-activations, outputs, ...
+        if self.val_fraction > 0:  # one chunk of the held-out text (one stream)
+            n_activations += (VALIDATION_CHUNK + 1) * H * 2 + VALIDATION_CHUNK * V
         itemsize = np.dtype(self.dtype).itemsize
         return itemsize * (MEMORY_COPIES * n_params + n_activations)
 
 
 @dataclass
 class TrainHistory:
-    """Per-step losses (summed over the chunk) and the exponentially smoothed loss (Chapter 4)."""
+    """What :meth:`CharModelTrainer.train` recorded (Chapter 4; Appendix A1).
+
+    ``losses`` are the chunk losses of each step (summed over the chunk's characters, averaged over
+    the streams), ``smoothed`` the exponentially smoothed loss after each step (0.999 of the old
+    value plus 0.001 of the new, starting from the uniform model's), ``recent`` the mean loss per
+    character of the last :data:`RECENT_STEPS` steps. ``val_steps`` and ``val_losses`` are the
+    validation checks (nats per character); ``stopped_early`` says whether early stopping ended the
+    run.
+    """
 
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     smoothed: list[float] = field(default_factory=list)
+    recent: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+@dataclass(frozen=True)
+class ValidationCheck:
+    """One validation check: the held-out loss per character at a step, and whether it was the
+    best so far (Appendix A1)."""
+
+    step: int
+    loss: float
+    improved: bool
+
+    @property
+    def bits_per_char(self) -> float:
+        """The loss in bits per character: nats divided by ln 2."""
+        return self.loss / math.log(2)
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """How a text of ``n_chars`` characters is used: the first ``n_train`` for training, cut into
+    ``batch_size`` contiguous streams of ``stream_length`` (the remainder of the division unused),
+    and the last ``n_val`` held out for validation. Explained in Appendix A1."""
+
+    n_chars: int
+    n_train: int
+    n_val: int
+    batch_size: int
+    stream_length: int
+
+
+def _field(name: str, value: Any) -> str:
+    return name if value is None else f"{name}={value}"
+
+
+def split_text(
+    n_chars: int, config: TrainConfig, *, name: Callable[[str, Any], str] = _field
+) -> DataSplit:
+    """The :class:`DataSplit` of a text of ``n_chars`` characters under ``config``.
+
+    The held-out text is the last ``floor(val_fraction * n_chars)`` characters; the rest is cut into
+    ``batch_size`` streams of ``n_train // batch_size`` characters. Raises a ``ValueError`` when
+    the held-out text is shorter than :data:`MIN_VALIDATION_CHARS` or a stream is shorter than one
+    chunk (``seq_length + 1`` characters); ``name(field, value)`` spells the settings in the
+    message (``value`` None: the name alone; the command line passes one that writes its
+    options). Explained in Appendix A1.
+    """
+    T, B, fraction = config.seq_length, config.batch_size, config.val_fraction
+    n_val = math.floor(fraction * n_chars)
+    if fraction > 0 and n_val < MIN_VALIDATION_CHARS:
+        raise ValueError(
+            f"{name('val_fraction', fraction)} of {n_chars} characters holds {n_val} character(s); "
+            f"validation needs at least {MIN_VALIDATION_CHARS} (a fraction >= "
+            f"{MIN_VALIDATION_CHARS / n_chars:.2g})"
+        )
+    n_train = n_chars - n_val
+    length = n_train // B
+    if length < T + 1:
+        if B == 1 and n_val == 0:
+            raise ValueError(
+                f"text has {n_chars} characters; {name('seq_length', T)} needs at least {T + 1}"
+            )
+        held = f" ({n_val} held out by {name('val_fraction', fraction)})" if n_val else ""
+        largest = n_train // (T + 1)
+        advice = (
+            f"at most {name('batch_size', largest)} fits"
+            if largest >= 1
+            else f"use a shorter {name('seq_length', None)} or a smaller "
+            f"{name('val_fraction', None)}"
+        )
+        raise ValueError(
+            f"{name('batch_size', B)} cuts the {n_train} training characters{held} into streams "
+            f"of {length}, shorter than one chunk of {name('seq_length', T)} (needs {T + 1} "
+            f"characters per stream); {advice}"
+        )
+    return DataSplit(n_chars, n_train, n_val, B, length)
 
 
 def text_digest(text: str) -> str:
@@ -142,17 +308,23 @@ class CharModelTrainer:
     Parameters
     ----------
     text : str
-        The training text; it must be longer than ``seq_length`` characters.
+        The training text (with its held-out tail, if ``config.val_fraction > 0``); each of the
+        ``batch_size`` streams must be longer than ``seq_length`` characters.
     config : TrainConfig
         Hyperparameters.
 
     Attributes
     ----------
-    params, vocab, optimizer, h, position, step_count, smoothed_loss, rng
+    params, vocab, optimizer, h, position, step_count, smoothed_loss, recent_losses, rng
         Everything that determines the next step: :meth:`save` writes them and :meth:`load`
-        restores them, so training resumes exactly.
+        restores them, so training resumes exactly. ``h`` is ``(batch_size, H)``: one carried
+        state per stream; ``position`` is where the next chunk starts, in every stream.
+    split : DataSplit
+        Which characters train and which are held out.
+    best_val_loss, best_step, checks_since_best, last_validation
+        The validation record (``None`` before the first check), saved and restored too.
 
-    Explained in Chapter 4; saving and resuming in Appendix A1.
+    Explained in Chapter 4; batches, validation, saving and resuming in Appendix A1.
     """
 
     def __init__(self, text: str, config: TrainConfig | None = None) -> None:
@@ -160,14 +332,14 @@ class CharModelTrainer:
         self.config.validate()
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        if len(text) < self.config.seq_length + 1:
-            raise ValueError(
-                f"text has {len(text)} characters; seq_length={self.config.seq_length} needs at "
-                f"least {self.config.seq_length + 1}"
-            )
+        self.split = split_text(len(text), self.config)
         self.text_sha256 = text_digest(text)
-        self.vocab = Vocabulary.from_text(text)
+        self.vocab = Vocabulary.from_text(text)  # of the whole text: held-out characters too
         self.data = self.vocab.encode(text)
+        B, L = self.split.batch_size, self.split.stream_length
+        # Stream b is the b-th of B equal, contiguous pieces of the training text (a view).
+        self.streams = self.data[: B * L].reshape(B, L)
+        self.val_data = self.data[self.split.n_train :]
         self.rng = as_generator(self.config.seed)
         V = self.vocab.size
         self.params: Params = init_params(
@@ -179,12 +351,17 @@ class CharModelTrainer:
             dtype=np.dtype(self.config.dtype),
         )
         self.optimizer: Optimizer = make_optimizer(self.config.optimizer, self.config.learning_rate)
-        self.h = np.zeros((1, self.config.hidden_size), dtype=self.params["W_hh"].dtype)
+        self.h = np.zeros((B, self.config.hidden_size), dtype=self.params["W_hh"].dtype)
         self.position = 0
         self.step_count = 0
         # The loss of a model that predicts uniformly: -log(1/V) per character.
         self.smoothed_loss = float(np.log(V) * self.config.seq_length)
+        self.recent_losses: deque[float] = deque(maxlen=RECENT_STEPS)
         self.steps_above_limit = 0  # consecutive steps whose loss exceeded `loss_limit`
+        self.best_val_loss: float | None = None
+        self.best_step: int | None = None
+        self.checks_since_best = 0
+        self.last_validation: ValidationCheck | None = None
 
     @property
     def initial_loss(self) -> float:
@@ -207,22 +384,35 @@ class CharModelTrainer:
 
     @property
     def steps_per_epoch(self) -> int:
-        """Number of chunks in one pass over the text (the last partial chunk is skipped)."""
-        return (self.data.size - 1) // self.config.seq_length
+        """Number of chunks in one pass over the training text (each stream read once; the last
+        partial chunk is skipped)."""
+        return (self.split.stream_length - 1) // self.config.seq_length
+
+    @property
+    def recent_loss(self) -> float | None:
+        """Mean loss per character of the last :data:`RECENT_STEPS` steps (``None`` before the
+        first): what the progress bar shows. Explained in Appendix A1."""
+        if not self.recent_losses:
+            return None
+        return sum(self.recent_losses) / len(self.recent_losses) / self.config.seq_length
 
     def _upcoming(self) -> tuple[int, np.ndarray]:
         """Where the next chunk starts and the state it starts from, without moving on."""
-        if self.position + self.config.seq_length + 1 > self.data.size:
+        if self.position + self.config.seq_length + 1 > self.split.stream_length:
             return 0, np.zeros_like(self.h)  # wrap around: start over from a zero state
         return self.position, self.h
 
+    def _chunk(self, start: int) -> np.ndarray:
+        """Characters ``start .. start + seq_length`` of every stream, as ``(T + 1, B)`` ids."""
+        return self.streams[:, start : start + self.config.seq_length + 1].T
+
     def next_chunk(self) -> tuple[np.ndarray, np.ndarray]:
-        """The next ``(inputs, targets)`` as ``(T, 1)`` ids; wraps around (and resets ``h``)."""
+        """The next ``(inputs, targets)`` as ``(T, B)`` ids; wraps around (and resets ``h``)."""
         T = self.config.seq_length
         start, self.h = self._upcoming()
-        chunk = self.data[start : start + T + 1]
+        chunk = self._chunk(start)
         self.position = start + T
-        return chunk[:-1, None], chunk[1:, None]
+        return chunk[:-1], chunk[1:]
 
     def next_loss(self) -> float:
         """The loss the current parameters get on the chunk the next step will train on.
@@ -231,11 +421,11 @@ class CharModelTrainer:
         outputs are no longer finite). Explained in Appendix A1.
         """
         start, h = self._upcoming()
-        chunk = self.data[start : start + self.config.seq_length + 1]
+        chunk = self._chunk(start)
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                outputs, _ = rnn_forward(self.params, chunk[:-1, None], h)
-                loss, _ = softmax_cross_entropy(outputs, chunk[1:, None], overwrite_logits=True)
+                outputs, _ = rnn_forward(self.params, chunk[:-1], h)
+                loss, _ = softmax_cross_entropy(outputs, chunk[1:], overwrite_logits=True)
             except ValueError:  # the outputs are not finite
                 return float("inf")
         return loss if np.isfinite(loss) else float("inf")
@@ -253,9 +443,13 @@ class CharModelTrainer:
     def train_step(self) -> float:
         """One chunk: forward, BPTT (full or truncated), clip, update. Returns the chunk's loss.
 
-        Raises ``FloatingPointError`` if the loss or the gradient is not finite (the model has
+        The loss is summed over the chunk's characters and averaged over the streams. Raises
+        ``FloatingPointError`` if the loss or the gradient is not finite (the model has
         diverged); the trainer should then be discarded (a snapshot saved earlier is still good).
         """
+        if self.config.lr_schedule is not None:
+            rate = self.config.lr_schedule(self.step_count, self.config.learning_rate)
+            self.optimizer.learning_rate = rate
         inputs, targets = self.next_chunk()
         k1, k2 = self.config.truncation
         # Overflow to inf or NaN is detected explicitly below; numpy's warnings would repeat it.
@@ -277,23 +471,110 @@ class CharModelTrainer:
         self.h = h
         self.step_count += 1
         self.smoothed_loss = 0.999 * self.smoothed_loss + 0.001 * loss
+        self.recent_losses.append(loss)
         # Far worse than uniform guessing, step after step, is divergence too (see `diverged`).
         self.steps_above_limit = self.steps_above_limit + 1 if loss > self.loss_limit else 0
         return loss
 
+    # -- validation and early stopping ------------------------------------------------------
+
+    def validation_loss(self) -> float:
+        """The loss per character (nats) of the current model on the held-out text.
+
+        One stream over the whole held-out text, from a zero state, the state carried from one
+        forward call of :data:`VALIDATION_CHUNK` characters to the next: every held-out
+        character after the first is predicted from all those before it. Changes nothing (no
+        parameter, state, position or random generator); ``inf`` if the outputs are not finite.
+        Explained in Appendix A1.
+        """
+        ids = self.val_data
+        if ids.size < MIN_VALIDATION_CHARS:
+            raise ValueError(
+                f"there is no held-out text: val_fraction is {self.config.val_fraction}; give "
+                "a val_fraction > 0 such as 0.1"
+            )
+        h = np.zeros((1, self.config.hidden_size), dtype=self.params["W_hh"].dtype)
+        total = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                for start in range(0, ids.size - 1, VALIDATION_CHUNK):
+                    stop = min(start + VALIDATION_CHUNK, ids.size - 1)
+                    outputs, cache = rnn_forward(self.params, ids[start:stop, None], h)
+                    loss, _ = softmax_cross_entropy(
+                        outputs, ids[start + 1 : stop + 1, None], overwrite_logits=True
+                    )
+                    total += loss
+                    h = cache.hs[-1]
+            except ValueError:  # the outputs are not finite
+                return float("inf")
+        per_char = float(total / (ids.size - 1))
+        return per_char if math.isfinite(per_char) else float("inf")
+
+    @property
+    def validation_due(self) -> bool:
+        """Whether the step just taken is one of every ``val_every`` and not yet validated."""
+        if self.val_data.size == 0 or self.step_count == 0:
+            return False
+        done = self.last_validation is not None and self.last_validation.step == self.step_count
+        return self.step_count % self.config.val_every == 0 and not done
+
+    def validate(self) -> ValidationCheck:
+        """Measure :meth:`validation_loss` and record it: a new best resets the count of checks
+        without improvement, any other result increments it.
+
+        A loss that is not finite, or more than :data:`DIVERGENCE_FACTOR` times the uniform
+        model's per character, is never a best. Changes nothing else (the training's random
+        generator, state and position stay as they are). Explained in Appendix A1.
+        """
+        loss = self.validation_loss()
+        limit = DIVERGENCE_FACTOR * math.log(self.vocab.size)
+        good = math.isfinite(loss) and loss <= limit
+        improved = good and (self.best_val_loss is None or loss < self.best_val_loss)
+        if improved:
+            self.best_val_loss, self.best_step, self.checks_since_best = loss, self.step_count, 0
+        else:
+            self.checks_since_best += 1
+        self.last_validation = ValidationCheck(self.step_count, loss, improved)
+        return self.last_validation
+
+    def maybe_validate(self) -> ValidationCheck | None:
+        """:meth:`validate` if :attr:`validation_due`, else ``None``: call it after each step."""
+        return self.validate() if self.validation_due else None
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether ``patience`` validation checks in a row brought no new best (training should
+        stop; the best model was the one of :attr:`best_step`). Explained in Appendix A1."""
+        patience = self.config.patience
+        return patience is not None and self.checks_since_best >= patience
+
     def train(
         self, steps: int, *, callback: Callable[[CharModelTrainer, float], Any] | None = None
     ) -> TrainHistory:
-        """Run ``steps`` training steps; ``callback(trainer, loss)`` after each."""
+        """Run ``steps`` training steps; ``callback(trainer, loss)`` after each.
+
+        Validates every ``val_every`` steps when there is a held-out text (the check of a step is
+        made before its callback, which can read :attr:`last_validation`), and stops early, with
+        ``history.stopped_early`` set, once :attr:`stopped_early`.
+        """
         steps = _checks.positive_int("steps", steps, minimum=0)
         history = TrainHistory()
         for _ in range(steps):
+            if self.stopped_early:
+                break
             loss = self.train_step()
             history.steps.append(self.step_count)
             history.losses.append(loss)
             history.smoothed.append(self.smoothed_loss)
+            recent = self.recent_loss
+            history.recent.append(math.nan if recent is None else recent)
+            check = self.maybe_validate()
+            if check is not None:
+                history.val_steps.append(check.step)
+                history.val_losses.append(check.loss)
             if callback is not None:
                 callback(self, loss)
+        history.stopped_early = self.stopped_early
         return history
 
     # -- saving and restoring ---------------------------------------------------------------
@@ -305,19 +586,28 @@ class CharModelTrainer:
         optim = self.optimizer.state_dict()
         arrays = {f"params/{k}": v for k, v in self.params.items()}
         arrays.update({f"optimizer/{k}": v for k, v in optim["arrays"].items()})
-        arrays["h"] = self.h
+        arrays["h"] = self.h  # (batch_size, H): one state per stream
         sizes = {"input_size": self.vocab.size, "hidden_size": self.config.hidden_size}
+        last = self.last_validation
         metadata = {
             "kind": CHECKPOINT_KIND,
             "bptt_version": __version__,
-            "config": asdict(self.config),
+            "config": self.config.as_dict(),
             "sizes": {**sizes, "output_size": self.vocab.size},
             "vocab": list(self.vocab.chars),
             "text_sha256": self.text_sha256,
             "text_length": int(self.data.size),
             "step": self.step_count,
-            "position": self.position,
+            "position": self.position,  # in every stream
+            "stream_length": self.split.stream_length,
             "smoothed_loss": self.smoothed_loss,  # JSON floats round-trip exactly
+            "recent_losses": list(self.recent_losses),
+            "validation": {
+                "best_loss": self.best_val_loss,
+                "best_step": self.best_step,
+                "checks_since_best": self.checks_since_best,
+                "last": None if last is None else [last.step, last.loss, last.improved],
+            },
             "optimizer": {"name": optim["name"], "steps": optim["steps"]},
             "rng_state": self.rng.bit_generator.state,
         }
@@ -373,9 +663,25 @@ class CharModelTrainer:
             }
         )
         if arrays["h"].shape != self.h.shape:
-            raise SnapshotError(f"{where} hidden state has shape {arrays['h'].shape}")
+            raise SnapshotError(
+                f"{where} hidden state has shape {arrays['h'].shape}, the trainer needs "
+                f"{self.h.shape} (batch_size, hidden_size)"
+            )
         self.h = arrays["h"].copy()
         self.position = int(meta["position"])
+        if not 0 <= self.position <= self.split.stream_length:
+            raise SnapshotError(f"{where} position {self.position} is outside the text")
         self.step_count = int(meta["step"])
         self.smoothed_loss = float(meta["smoothed_loss"])
+        # Snapshots written before bptt had them hold neither recent losses nor validation.
+        self.recent_losses = deque(map(float, meta.get("recent_losses", [])), maxlen=RECENT_STEPS)
+        record = meta.get("validation") or {}
+        best = record.get("best_loss")
+        self.best_val_loss = None if best is None else float(best)
+        self.best_step = record.get("best_step")
+        self.checks_since_best = int(record.get("checks_since_best", 0))
+        last = record.get("last")
+        self.last_validation = (
+            None if last is None else ValidationCheck(int(last[0]), float(last[1]), bool(last[2]))
+        )
         self.rng.bit_generator.state = meta["rng_state"]
