@@ -65,7 +65,7 @@ from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
 from bptt.gradcheck import GradcheckReport, gradcheck, relative_error
 from bptt.losses import log_softmax, softmax, softmax_cross_entropy, squared_error
 from bptt.memory import BPTTMemory, bptt_memory, measure_peak_bytes
-from bptt.optim import SGD, Adagrad, Adam, Optimizer, make_optimizer
+from bptt.optim import SGD, Adagrad, Adam, ConstantLR, CosineLR, Optimizer, StepLR, make_optimizer
 from bptt.params import ModelSizes, check_params, init_params
 from bptt.readout import readout_backward, readout_forward
 
@@ -117,11 +117,14 @@ __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     "GradcheckReport",
     "gradcheck",
     "relative_error",
-    # optimisers and clipping
+    # optimisers, learning-rate schedules and clipping
     "SGD",
     "Adagrad",
     "Adam",
+    "ConstantLR",
+    "CosineLR",
     "Optimizer",
+    "StepLR",
     "clip_by_global_norm",
     "clip_by_value",
     "global_norm",
