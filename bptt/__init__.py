@@ -60,9 +60,10 @@ from bptt.app import (
     save_snapshot,
     zen_of_python,
 )
-from bptt.cells import GRU, TANH, Cell, GRUCell, Params, TanhCell
+from bptt.cells import GRU, LSTM, TANH, Cell, GRUCell, LSTMCell, Params, TanhCell
 from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
 from bptt.gradcheck import GradcheckReport, gradcheck, relative_error
+from bptt.interop import from_torch, load_safetensors, save_safetensors, to_torch
 from bptt.losses import log_softmax, softmax, softmax_cross_entropy, squared_error
 from bptt.memory import BPTTMemory, bptt_memory, measure_peak_bytes
 from bptt.optim import SGD, Adagrad, Adam, ConstantLR, CosineLR, Optimizer, StepLR, make_optimizer
@@ -73,9 +74,11 @@ from bptt.readout import readout_backward, readout_forward
 __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     # cells and models
     "GRU",
+    "LSTM",
     "TANH",
     "Cell",
     "GRUCell",
+    "LSTMCell",
     "ModelSizes",
     "Params",
     "TanhCell",
@@ -129,6 +132,11 @@ __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     "clip_by_value",
     "global_norm",
     "make_optimizer",
+    # PyTorch interoperability (torch imported only when called)
+    "from_torch",
+    "load_safetensors",
+    "save_safetensors",
+    "to_torch",
     # memory
     "BPTTMemory",
     "bptt_memory",

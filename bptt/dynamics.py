@@ -10,12 +10,13 @@ al. (2013), and the matrix of ``||dl_t/dh_k||`` for every pair of steps, for any
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from bptt import _checks
 from bptt.algorithms.stepwise import LossFn, check_targets, forward_stepwise
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy
 from bptt.params import as_generator
 from bptt.readout import readout_backward
@@ -44,7 +45,8 @@ def step_jacobians(params: Params, hs: np.ndarray) -> np.ndarray:
     if hs.shape[0] < 2:
         raise ValueError(f"hs must hold h_0 .. h_T with T >= 1, got shape {hs.shape}")
     deriv = 1.0 - hs[1:] ** 2  # (T, B, H)
-    return deriv[..., :, None] * W_hh  # row i of W_hh scaled by tanh'(pre_i)
+    jacobians: np.ndarray = deriv[..., :, None] * W_hh  # row i of W_hh scaled by tanh'(pre_i)
+    return jacobians
 
 
 def jacobian_product(jacobians: np.ndarray, t: int, k: int) -> np.ndarray:
@@ -84,7 +86,8 @@ def tanh_derivative(a: object) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.integer):  # tanh'(0) with an integer 0 is fine
         arr = arr.astype(np.float64)
     arr = _checks.float_array("a", arr)
-    return 1.0 - np.tanh(arr) ** 2
+    slope: np.ndarray = 1.0 - np.tanh(arr) ** 2
+    return slope
 
 
 def saturation_threshold(level: float = SATURATION_LEVEL) -> float:
@@ -263,7 +266,10 @@ class BoundDraws:
     @property
     def holds(self) -> np.ndarray:
         """Per draw: the bound holds at every lag for every trajectory (up to rounding)."""
-        return np.all(self.norms <= self.bounds[:, :, None] * (1 + 1e-10), axis=(1, 2))
+        within: np.ndarray = np.all(
+            self.norms <= self.bounds[:, :, None] * (1 + 1e-10), axis=(1, 2)
+        )
+        return within
 
 
 def pascanu_bound_draws(
@@ -308,14 +314,17 @@ def pascanu_bound_draws(
 
 
 def backprop_state_norms(
-    params: Params, caches: list, dh: np.ndarray, t: int, *, cell: Cell = TANH
+    params: Params, caches: list[Any], dh: np.ndarray, t: int, *, cell: Cell = TANH
 ) -> np.ndarray:
     """Norms ``||dl/dh_k||`` for ``k = 0 .. t`` of a loss ``l`` that reads only ``h_t``.
 
-    ``dh`` ``(B, H)`` is ``dl/dh_t``; it is carried back one step at a time by the cell's own
-    ``step_backward`` (a vector-Jacobian product), so this works for any cell, the GRU included.
-    ``caches`` is the list :func:`bptt.forward_stepwise` returns. The norm is taken over the whole
-    batch ``(B, H)``. Returns an array of length ``t + 1`` indexed by ``k``. Explained in Chapter 9.
+    ``dh`` ``(B, S)`` is ``dl/dh_t``, the derivative with respect to the cell's state (``S = H``;
+    for the LSTM ``S = 2H`` and the norms are those of ``dl/d[h_k | c_k]``: pass
+    :func:`bptt.cells.hidden_backward` of the readout's ``dl/dh_t``). It is carried back one step
+    at a time by the cell's own ``step_backward`` (a vector-Jacobian product), so this works for
+    any cell, the GRU included. ``caches`` is the list :func:`bptt.forward_stepwise` returns. The
+    norm is taken over the whole batch ``(B, S)``. Returns an array of length ``t + 1`` indexed by
+    ``k``. Explained in Chapter 9.
     """
     t = _checks.positive_int("t", t, minimum=0)
     if t > len(caches):
@@ -351,6 +360,7 @@ def influence_matrix(
     M = np.full((T, T + 1), np.nan)
     for t in range(1, T + 1):
         _, doutputs = loss(outputs[t - 1], targets[t - 1])
-        dh, _ = readout_backward(params, hs[t], doutputs)
+        dh, _ = readout_backward(params, hidden(cell, hs[t]), doutputs)
+        dh = hidden_backward(cell, dh)  # w.r.t. the whole state ([h | c] for the LSTM)
         M[t - 1, : t + 1] = backprop_state_norms(params, caches, dh, t, cell=cell)
     return M

@@ -3,7 +3,8 @@
 A model is a cell (:mod:`bptt.cells`) followed by the linear readout (:mod:`bptt.readout`). Its
 parameters live in one plain ``dict``, for the tanh cell ``W_xh (H, D)``, ``W_hh (H, H)``,
 ``b_h (H,)``, ``W_hy (V, H)``, ``b_y (V,)``: the layout of ``torch.nn.RNN`` followed by
-``torch.nn.Linear``. Introduced in Chapter 1.
+``torch.nn.Linear``; the GRU's and the LSTM's follow ``torch.nn.GRU`` and ``torch.nn.LSTM``
+gate by gate (:mod:`bptt.interop` converts). Introduced in Chapter 1.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bptt import _checks
-from bptt.cells import TANH, Cell, Params, check_cell
+from bptt.cells import TANH, Cell, Params, check_cell, state_size
 from bptt.readout import READOUT_NAMES
 
 
@@ -41,9 +42,9 @@ def as_generator(rng: Any, name: str = "rng") -> np.random.Generator:
     )
 
 
-def _float_dtype(dtype: Any) -> np.dtype:
+def _float_dtype(dtype: Any) -> np.dtype[Any]:
     try:
-        result = np.dtype(dtype)
+        result: np.dtype[Any] = np.dtype(dtype)
     except TypeError:
         raise TypeError(
             f"dtype must be a floating dtype such as np.float64, got {_checks.describe(dtype)}; "
@@ -107,7 +108,9 @@ def init_params(
     dtype : numpy floating dtype
         ``float64`` (default; needed for gradient checking) or ``float32``.
     cell : Cell
-        The recurrent cell (default: the tanh cell).
+        The recurrent cell (default: the tanh cell; or ``bptt.GRU``, or ``bptt.LSTM``, whose
+        forget-gate bias starts at :attr:`bptt.cells.LSTMCell.forget_bias`, 1.0: pass
+        ``bptt.cells.LSTMCell(forget_bias=0.0)`` for a zero start).
 
     Returns
     -------
@@ -219,21 +222,33 @@ def prepare_inputs(inputs: Any, input_size: int, dtype: np.dtype) -> np.ndarray:
 
 
 def prepare_h0(
-    h0: Any, batch: int, hidden_size: int, dtype: np.dtype, *, steps: int | None = None
+    h0: Any,
+    batch: int,
+    hidden_size: int,
+    dtype: np.dtype[Any],
+    *,
+    steps: int | None = None,
+    cell: Cell | None = None,
 ) -> np.ndarray:
-    """Return the initial state ``(B, H)``: zeros when ``h0`` is None, else the checked array.
+    """Return the initial state ``(B, S)``: zeros when ``h0`` is None, else the checked array.
 
-    ``steps`` (the inputs' T) lets the message point out batch-first inputs: an ``h0`` with T
-    rows where B were expected.
+    ``S`` is the width of ``cell``'s state, :func:`bptt.cells.state_size` (``H`` for the tanh
+    cell and the GRU, and when no ``cell`` is given; ``2 H`` for the LSTM, whose state is
+    ``[h | c]``). ``steps`` (the inputs' T) lets the message point out batch-first inputs: an
+    ``h0`` with T rows where B were expected. Explained in Chapter 1.
     """
+    width = hidden_size if cell is None else state_size(cell, hidden_size)
+    layout = "(B, H)"
+    if cell is not None and width != hidden_size:
+        layout = f"(B, S), S = {width} the {cell.name} cell's state size for H = {hidden_size}"
     if h0 is None:
-        return np.zeros((batch, hidden_size), dtype=dtype)
+        return np.zeros((batch, width), dtype=dtype)
     given = np.shape(h0) if not isinstance(h0, str) else ()
-    if steps is not None and steps != batch and len(given) == 2 and given == (steps, hidden_size):
+    if steps is not None and steps != batch and len(given) == 2 and given == (steps, width):
         raise ValueError(
-            f"h0 must have shape {(batch, hidden_size)}, got {given}: (B, H) was expected, and "
+            f"h0 must have shape {(batch, width)}, got {given}: {layout} was expected, and "
             f"its {steps} rows match the inputs' first axis, read as T; {_checks.TIME_MAJOR}"
         )
-    h = _checks.float_array("h0", h0, shape=(batch, hidden_size), layout="(B, H)")
+    h = _checks.float_array("h0", h0, shape=(batch, width), layout=layout)
     _checks.same_dtype("h0", h, dtype)
     return h

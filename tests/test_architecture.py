@@ -32,6 +32,7 @@ LAYERS = {
     "bptt.dynamics": 4,
     "bptt.memory": 4,
     "bptt.initializers": 4,
+    "bptt.interop": 4,
     "bptt.app": 5,
     "bptt.experiments": 6,
     "bptt": 7,  # the package's __init__ (the public API) and __main__ sit on top of everything

@@ -1,4 +1,7 @@
-"""The GRU cell: exact backward (gradient checks), a per-step reference, and every algorithm."""
+"""The GRU cell (torch.nn.GRU's equations): exact backward, a per-step reference, every algorithm.
+
+The cross-check against PyTorch itself is in test_interop.py (it needs torch installed).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from bptt.cells.gru import GRU, GRUCell, sigmoid
 def _model(T=5, B=3, D=4, H=6, V=3, seed=0):
     rng = np.random.default_rng(seed)
     params = bptt.init_params(D, H, V, rng, weight_scale=0.5, cell=GRU)
-    for name in ("b_z", "b_r", "b_n"):
+    for name in ("b_z", "b_r", "b_xn", "b_hn"):
         params[name] = rng.standard_normal(H) * 0.3
     inputs = rng.standard_normal((T, B, D))
     targets = rng.integers(0, V, size=(T, B))
@@ -22,15 +25,19 @@ def _model(T=5, B=3, D=4, H=6, V=3, seed=0):
 
 
 def _reference_step(p, h_prev, x):
-    """One GRU step written per example and per unit with plain Python floats."""
+    """One step of torch.nn.GRU's equations, per unit with plain Python floats.
+
+    r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in + r (W_hn h + b_hn)),
+    h' = (1 - z) n + z h (PyTorch's documentation), with b_r = b_ir + b_hr and b_z likewise.
+    """
     H = h_prev.shape[0]
     h = np.empty(H)
-    r = [sigmoid(p["W_xr"][i] @ x + p["W_hr"][i] @ h_prev + p["b_r"][i]) for i in range(H)]
-    rh = np.array(r) * h_prev
     for i in range(H):
-        z = sigmoid(p["W_xz"][i] @ x + p["W_hz"][i] @ h_prev + p["b_z"][i])
-        n = np.tanh(p["W_xn"][i] @ x + p["W_hn"][i] @ rh + p["b_n"][i])
-        h[i] = (1 - z) * h_prev[i] + z * n
+        r = float(sigmoid(p["W_xr"][i] @ x + p["W_hr"][i] @ h_prev + p["b_r"][i]))
+        z = float(sigmoid(p["W_xz"][i] @ x + p["W_hz"][i] @ h_prev + p["b_z"][i]))
+        hn = p["W_hn"][i] @ h_prev + p["b_hn"][i]
+        n = np.tanh(p["W_xn"][i] @ x + p["b_xn"][i] + r * hn)
+        h[i] = (1 - z) * n + z * h_prev[i]
     return h
 
 
@@ -40,6 +47,8 @@ def test_protocol_and_init():
     assert bptt.check_params(params, GRU) == (4, 6, 3)
     assert set(params) == {*GRU.param_names, "W_hy", "b_y"}
     assert GRU.param_shapes(4, 6)["W_hn"] == (6, 6)
+    assert len(GRU.param_names) == 10  # six weights, b_r, b_z and the candidate's two biases
+    assert GRU.param_shapes(4, 6)["b_hn"] == (6,) and GRU.param_shapes(4, 6)["W_xr"] == (6, 4)
 
 
 def test_sigmoid_is_stable_and_correct():
@@ -137,10 +146,23 @@ def test_wrong_params_are_rejected():
         bptt.loss_and_grads_stepwise(params, inputs, targets, cell=GRU)
 
 
-def test_copy_gate_copies_the_state():
-    """With the update gate shut (z = 0) the state is copied and dh_prev = dh exactly."""
+def test_b_hn_sits_inside_the_reset_gate():
+    """b_hn is scaled by r, b_xn is not: with r = 0 the candidate ignores b_hn (and W_hn h)."""
     params, inputs, _ = _model(B=2)
-    params["b_z"][:] = -50.0
+    params["b_r"][:] = -50.0  # r = 0
+    h_prev = np.random.default_rng(4).standard_normal((2, 6))
+    h, _ = GRU.step(params, h_prev, inputs[0])
+    params["b_hn"] = params["b_hn"] + 3.0
+    params["W_hn"] = params["W_hn"] * 2.0
+    np.testing.assert_allclose(GRU.step(params, h_prev, inputs[0])[0], h, rtol=0, atol=1e-15)
+    params["b_xn"] = params["b_xn"] + 3.0
+    assert np.abs(GRU.step(params, h_prev, inputs[0])[0] - h).max() > 1e-3
+
+
+def test_copy_gate_copies_the_state():
+    """With the update gate saturated at z = 1 the state is copied and dh_prev = dh exactly."""
+    params, inputs, _ = _model(B=2)
+    params["b_z"][:] = 50.0
     h_prev = np.random.default_rng(3).standard_normal((2, 6))
     h, cache = GRUCell().step(params, h_prev, inputs[0])
     np.testing.assert_allclose(h, h_prev, atol=1e-18)

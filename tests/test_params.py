@@ -69,3 +69,13 @@ def test_check_params_names_the_problem():
         bptt.check_params({**good, "b_h": good["b_h"].astype(np.float32)})
     with pytest.raises(TypeError, match=r"params\['W_hy'\] must be a floating-point array"):
         bptt.check_params({**good, "W_hy": np.zeros((4, 3), dtype=int)})
+
+
+def test_prepare_h0_has_the_cells_state_width():
+    from bptt.cells import LSTM
+    from bptt.params import prepare_h0
+
+    assert prepare_h0(None, 2, 3, np.dtype(np.float64), cell=LSTM).shape == (2, 6)
+    assert prepare_h0(None, 2, 3, np.dtype(np.float64), cell=bptt.GRU).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"h0 must have shape \(2, 6\).*S = 6 the lstm cell"):
+        prepare_h0(np.zeros((2, 3)), 2, 3, np.dtype(np.float64), cell=LSTM)

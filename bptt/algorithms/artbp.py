@@ -29,7 +29,7 @@ import numpy as np
 from bptt import _checks
 from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
 from bptt.algorithms.truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden
 from bptt.losses import softmax_cross_entropy
 from bptt.params import as_generator, zeros_like_params
 from bptt.readout import readout_forward
@@ -44,10 +44,10 @@ class TruncationSchedule(Protocol):
 
 
 def _probability_in_unit_interval(name: str, value: Any) -> float:
-    value = _checks.positive_float(name, value, allow_zero=True)
-    if value > 1:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
-    return value
+    number = _checks.positive_float(name, value, allow_zero=True)
+    if number > 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {number}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def artbp(
     lengths: list[int] = []
     for t in range(T):
         h, cache = cell.step(params, h, x[t])
-        step_losses[t], doutput = loss(readout_forward(params, h), targets[t])
+        step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
         records.append(StepRecord(cache, h, doutput))
         scales.append(carry)
         c = _cut_probability(schedule, len(records))

@@ -36,6 +36,7 @@ A schedule is a tuple of actions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from math import comb, isqrt
@@ -45,7 +46,7 @@ import numpy as np
 
 from bptt import _checks
 from bptt.algorithms.stepwise import LossFn, check_targets
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy
 from bptt.params import check_params, prepare_h0, zeros_like_params
 from bptt.readout import readout_backward, readout_forward
@@ -110,7 +111,7 @@ def _check_T_slots(T: Any, slots: Any) -> tuple[int, int]:
 
 
 def _check_memorize(memorize: Any, slots: int) -> str:
-    if memorize not in MEMORIZE:
+    if not isinstance(memorize, str) or memorize not in MEMORIZE:
         raise ValueError(f"memorize must be one of {MEMORIZE}, got {memorize!r}")
     if memorize == "internal" and slots < 2:
         raise ValueError(
@@ -154,10 +155,12 @@ def _cost_table(kind: str, T: int, slots: int) -> np.ndarray:
 def _candidates(kind: str, C: np.ndarray, t: int, m: int) -> np.ndarray:
     """The costs of every first split y of the recurrence for ``(t, m)`` (index 0 is y = 1)."""
     y = np.arange(1, t + (kind == "ism"), dtype=np.int64)
+    costs: np.ndarray
     if kind == "hsm":  # y = 1 .. t-1: y + C[t - y, m - 1] + C[y, m]
-        return y + C[t - 1 : 0 : -1, m - 1] + C[1:t, m]
-    # y = 1 .. t: y + R[t - y, m - 1] + R[y - 1, m]
-    return y + C[t - 1 :: -1, m - 1] + C[0:t, m]
+        costs = y + C[t - 1 : 0 : -1, m - 1] + C[1:t, m]
+    else:  # y = 1 .. t: y + R[t - y, m - 1] + R[y - 1, m]
+        costs = y + C[t - 1 :: -1, m - 1] + C[0:t, m]
+    return costs
 
 
 def hsm_cost_table(T: int, slots: int) -> np.ndarray:
@@ -249,6 +252,7 @@ def _count(T: int, actions: list[Action], name: str) -> Schedule:
             stored.discard(i)
             next_step -= 1
             continue
+        assert len(action) == 3  # advance, reverse or record: (kind, i, j)
         j = action[2]
         if i not in stored or not i < j <= T:
             raise ValueError(f"invalid schedule action {action}: h_{i} not stored or bad range")
@@ -355,7 +359,9 @@ def evenly_spaced_schedule(
     return _count(T, actions, f"evenly spaced, {memorize}")
 
 
-def _one_hot_inputs(inputs: Any, D: int, dtype: np.dtype):
+def _one_hot_inputs(
+    inputs: Any, D: int, dtype: np.dtype[Any]
+) -> tuple[int, int, Callable[[int], np.ndarray]]:
     """Validate inputs once; return T, B and a function giving the (B, D) input of step t.
 
     Token ids are turned into one-hot rows one step at a time, so the inputs cost no more than
@@ -375,7 +381,8 @@ def _one_hot_inputs(inputs: Any, D: int, dtype: np.dtype):
         _checks.same_dtype("inputs", ids, dtype)
 
         def x_at(t: int) -> np.ndarray:
-            return ids[t - 1]
+            step: np.ndarray = ids[t - 1]
+            return step
 
     if ids.shape[0] == 0 or ids.shape[1] == 0:
         raise ValueError(f"inputs must have T >= 1 and B >= 1, got shape {ids.shape}")
@@ -430,10 +437,10 @@ def loss_and_grads_checkpointed(
     elif schedule.T != T:
         raise ValueError(f"schedule is for T = {schedule.T} steps but the inputs have T = {T}")
 
-    stored = {0: prepare_h0(h0, B, H, dtype)}  # stored states, h_0 and those inside records
+    stored = {0: prepare_h0(h0, B, H, dtype, cell=cell)}  # h_0 and the states inside records
     records: dict[int, Any] = {}  # step -> its cache
     grads = zeros_like_params(params)
-    dh_next = np.zeros((B, H), dtype=dtype)  # dL/dh_t flowing back from step t + 1
+    dh_next = np.zeros_like(stored[0])  # dL/dh_t flowing back from step t + 1
     total, forward, backward, peak, h_last = 0.0, 0, 0, 1, None
     for action in schedule.actions:
         kind = action[0]
@@ -444,6 +451,7 @@ def loss_and_grads_checkpointed(
             j = action[1]
             h, cache = stored.pop(j), records.pop(j)
         else:
+            assert len(action) == 3  # advance, reverse or record: (kind, i, j)
             _, i, j = action
             h = stored[i]
             for t in range(i + 1, j):  # states that are passed through, not kept
@@ -459,10 +467,12 @@ def loss_and_grads_checkpointed(
                 peak = max(peak, len(stored))
                 continue
         # "reverse" or "backward" of step j: its loss, then back through the readout and the cell
-        step_loss, dout = loss(readout_forward(params, h), targets[j - 1])
+        visible = hidden(cell, h)  # what the readout reads: h itself, or the h of [h | c]
+        step_loss, dout = loss(readout_forward(params, visible), targets[j - 1])
         total += step_loss
-        dh_direct, readout_grads = readout_backward(params, h, dout)
-        dh_next, cell_grads, _ = cell.step_backward(params, cache, dh_direct + dh_next)
+        dh_direct, readout_grads = readout_backward(params, visible, dout)
+        delta = hidden_backward(cell, dh_direct) + dh_next
+        dh_next, cell_grads, _ = cell.step_backward(params, cache, delta)
         backward += 1
         for name, g in (*readout_grads.items(), *cell_grads.items()):
             grads[name] += g

@@ -18,7 +18,7 @@ from bptt import _checks
 from bptt.algorithms.artbp import TruncationSchedule, artbp
 from bptt.algorithms.rtrl import rtrl
 from bptt.algorithms.stepwise import LossFn
-from bptt.algorithms.truncation import check_truncation, tbptt
+from bptt.algorithms.truncation import TBPTTResult, check_truncation, tbptt
 from bptt.cells import TANH, Cell, Params
 from bptt.losses import softmax_cross_entropy
 
@@ -192,17 +192,29 @@ def online_sgd(
         update_steps.append(t)
         tracked.append(track(params))
 
-    model = {"h0": h0, "cell": cell, "loss": loss, "update": update}
     step_losses, diverged = np.empty(0), False
     try:
+        result: TBPTTResult
         if isinstance(method, RTRL):
-            result = rtrl(params, inputs, targets, **model)
+            result = rtrl(params, inputs, targets, h0=h0, cell=cell, loss=loss, update=update)
         elif isinstance(method, TBPTT):
             k1, k2 = method.k1, method.k2
-            result = tbptt(params, inputs, targets, k1, k2, **model)
+            result = tbptt(
+                params, inputs, targets, k1, k2, h0=h0, cell=cell, loss=loss, update=update
+            )
         else:
             schedule = method.schedule
-            result = artbp(params, inputs, targets, schedule, rng=rng, **model)
+            result = artbp(
+                params,
+                inputs,
+                targets,
+                schedule,
+                rng=rng,
+                h0=h0,
+                cell=cell,
+                loss=loss,
+                update=update,
+            )
         step_losses = result.step_losses
     except _DivergedError:
         diverged = True

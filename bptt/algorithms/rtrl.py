@@ -13,7 +13,7 @@ import numpy as np
 from bptt import _checks
 from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
 from bptt.algorithms.truncation import TBPTTResult, UpdateFn
-from bptt.cells import Params
+from bptt.cells import Params, hidden, hidden_backward
 from bptt.losses import squared_error
 from bptt.params import zeros_like_params
 from bptt.readout import readout_backward, readout_forward
@@ -53,8 +53,10 @@ def rtrl(
     for t in range(T):
         S = cell.step_tangent(params, x[t], S)  # S_t = J_t S_{t-1} + local
         h, _ = cell.step(params, h, x[t])
-        step_losses[t], doutput = loss(readout_forward(params, h), targets[t])
-        dh, grads = readout_backward(params, h, doutput)  # dh: dl_t/dh_t
+        visible = hidden(cell, h)  # what the readout reads (the state itself for these cells)
+        step_losses[t], doutput = loss(readout_forward(params, visible), targets[t])
+        dh, grads = readout_backward(params, visible, doutput)  # dh: dl_t/dh_t
+        dh = hidden_backward(cell, dh)
         dtheta = np.einsum("bi,bid->d", dh, S)  # S_t^T dl_t/dh_t
         grads[name] = dtheta.reshape(params[name].shape)
         for k, g in grads.items():

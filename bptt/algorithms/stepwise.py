@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy, squared_error
 from bptt.params import check_params, prepare_h0, prepare_inputs, zeros_like_params
 from bptt.readout import readout_backward, readout_forward
@@ -61,16 +61,17 @@ def check_loss(loss: Any, targets: np.ndarray, output_size: int) -> np.ndarray:
 def prepare_stream(
     params: Params, inputs: Any, targets: Any, h0: np.ndarray | None, cell: Cell
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate a step-by-step algorithm's arguments: ``(x (T, B, D), targets, h0 (B, H))``.
+    """Validate a step-by-step algorithm's arguments: ``(x (T, B, D), targets, h0 (B, S))``.
 
     Shared by every algorithm that walks the sequence itself (truncated BPTT, ARTBP, RTRL), so all
-    of them reject bad input with the same messages. Integer ids become one-hot rows.
+    of them reject bad input with the same messages. Integer ids become one-hot rows. ``S`` is the
+    width of the cell's state (:func:`bptt.cells.state_size`: H, or 2H for the LSTM).
     """
     D, H, _ = check_params(params, cell)
     dtype = params["W_hy"].dtype
     x = prepare_inputs(inputs, D, dtype)
     T, B = x.shape[:2]
-    h = prepare_h0(h0, B, H, dtype, steps=T)
+    h = prepare_h0(h0, B, H, dtype, steps=T, cell=cell)
     return x, check_targets(targets, T, B), h
 
 
@@ -85,21 +86,23 @@ def forward_stepwise(
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """Unroll ``cell`` over the inputs one step at a time.
 
-    Returns ``(outputs (T, B, V), hs (T + 1, B, H), caches)`` where ``caches[t]`` is what
-    ``cell.step_backward`` needs for step ``t + 1``. Explained in Chapter 2 (unrolling itself in
-    Chapter 1).
+    Returns ``(outputs (T, B, V), hs (T + 1, B, S), caches)`` where ``caches[t]`` is what
+    ``cell.step_backward`` needs for step ``t + 1``. ``hs`` holds the cell's states, ``S = H``
+    but for a cell with a wider state (the LSTM's ``[h | c]``, ``S = 2H``, whose readout reads
+    :func:`bptt.cells.hidden` of it). Explained in Chapter 2 (unrolling itself in Chapter 1).
     """
     D, H, V = check_params(params, cell)
     dtype = params["W_hy"].dtype
     x = prepare_inputs(inputs, D, dtype)
     T, B = x.shape[:2]
-    hs = np.empty((T + 1, B, H), dtype=dtype)
-    hs[0] = prepare_h0(h0, B, H, dtype, steps=T)
+    h0 = prepare_h0(h0, B, H, dtype, steps=T, cell=cell)
+    hs = np.empty((T + 1, *h0.shape), dtype=dtype)
+    hs[0] = h0
     outputs = np.empty((T, B, V), dtype=dtype)
     caches = []
     for t in range(T):
         hs[t + 1], cache = cell.step(params, hs[t], x[t])
-        outputs[t] = readout_forward(params, hs[t + 1])
+        outputs[t] = readout_forward(params, hidden(cell, hs[t + 1]))
         caches.append(cache)
     return outputs, hs, caches
 
@@ -116,8 +119,10 @@ def backward_stepwise(
     """BPTT one step at a time from ``doutputs`` ``(T, B, V)``; returns ``(grads, dL/dh_0)``.
 
     At step t the total derivative ``delta_t = dL/dh_t`` is the readout's direct term ``dl_t/dh_t``
-    plus ``dh_next``, the part of ``dL/dh_t`` that flows back through ``h_{t+1}``. Explained in
-    Chapter 2.
+    plus ``dh_next``, the part of ``dL/dh_t`` that flows back through ``h_{t+1}``. For a cell
+    whose state is wider than h (the LSTM's ``[h | c]``) the derivatives are with respect to the
+    whole state, and the direct term enters through :func:`bptt.cells.hidden_backward`.
+    Explained in Chapter 2.
     """
     _, _, V = check_params(params, cell)
     if not isinstance(caches, list):
@@ -126,21 +131,21 @@ def backward_stepwise(
             f"{_checks.describe(caches)}; pass its third result"
         )
     T = len(caches)
-    hs = _checks.float_array("hs", hs, ndim=3, layout="(T + 1, B, H) from forward_stepwise")
+    hs = _checks.float_array("hs", hs, ndim=3, layout="(T + 1, B, S) from forward_stepwise")
     if hs.shape[0] < T + 1:
         raise ValueError(
             f"hs must hold at least T + 1 = {T + 1} states for {T} caches, got shape "
             f"{hs.shape}; pass the hs and caches of one forward_stepwise call"
         )
-    B, H = hs.shape[1:]
+    B, S = hs.shape[1:]
     doutputs = _checks.float_array("doutputs", doutputs, shape=(T, B, V), layout="(T, B, V)")
     if dh_last is not None:
-        dh_last = _checks.float_array("dh_last", dh_last, shape=(B, H), layout="(B, H)")
+        dh_last = _checks.float_array("dh_last", dh_last, shape=(B, S), layout="(B, S) like hs")
     grads = zeros_like_params(params)
     dh_next = np.zeros_like(hs[0]) if dh_last is None else dh_last
     for t in range(T - 1, -1, -1):
-        dh_direct, readout_grads = readout_backward(params, hs[t + 1], doutputs[t])
-        delta = dh_direct + dh_next
+        dh_direct, readout_grads = readout_backward(params, hidden(cell, hs[t + 1]), doutputs[t])
+        delta = hidden_backward(cell, dh_direct) + dh_next
         dh_next, cell_grads, _ = cell.step_backward(params, caches[t], delta)
         for name, g in (*readout_grads.items(), *cell_grads.items()):
             grads[name] += g
@@ -160,7 +165,9 @@ def loss_and_grads_stepwise(
 
     Same contract as :func:`bptt.loss_and_grads`, for any ``cell`` and any per-step ``loss``
     (:func:`bptt.softmax_cross_entropy` with integer targets ``(T, B)``, or
-    :func:`bptt.squared_error` with float targets ``(T, B, V)``). Explained in Chapter 4.
+    :func:`bptt.squared_error` with float targets ``(T, B, V)``). ``h0`` and the returned final
+    state are the cell's state ``(B, S)``: ``(B, H)``, or ``[h | c]`` ``(B, 2H)`` for the LSTM.
+    Explained in Chapter 4.
     """
     total, hs, caches, doutputs = forward_with_losses(
         params, inputs, targets, h0, cell=cell, loss=loss

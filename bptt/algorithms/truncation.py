@@ -21,7 +21,7 @@ import numpy as np
 
 from bptt import _checks
 from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy
 from bptt.params import zeros_like_params
 from bptt.readout import readout_backward, readout_forward
@@ -31,8 +31,8 @@ UpdateFn = Callable[[Params, int], Any]
 
 
 class StepRecord(NamedTuple):
-    """What one forward step keeps for a later backward pass: the cell's cache, ``h_t`` and
-    ``dl_t/do_t`` (the readout's input and the loss's derivative, for the direct term)."""
+    """What one forward step keeps for a later backward pass: the cell's cache, its state ``h_t``
+    and ``dl_t/do_t`` (the readout's input and the loss's derivative, for the direct term)."""
 
     cache: Any
     h: np.ndarray
@@ -49,8 +49,9 @@ class TBPTTResult:
         Sum of the per-step losses (each computed with the parameters current at that step).
     grads : dict
         Sum of the gradients of all backward passes.
-    h_last : ndarray, shape (B, H)
-        The final state, to carry into the next call.
+    h_last : ndarray, shape (B, S)
+        The final state, to carry into the next call (``S = H``, or ``2H`` for the LSTM's
+        ``[h | c]``).
     updates : int
         Number of backward passes (calls of ``update``).
     forward_steps : int
@@ -112,8 +113,8 @@ def backward_window(
         cache, h, doutput = steps[i]
         delta = np.zeros_like(h) if dh_next is None else dh_next
         if i >= len(steps) - n_losses:  # this step's loss is injected now
-            dh_direct, readout_grads = readout_backward(params, h, doutput)
-            delta = delta + dh_direct
+            dh_direct, readout_grads = readout_backward(params, hidden(cell, h), doutput)
+            delta = delta + hidden_backward(cell, dh_direct)
             for name, g in readout_grads.items():
                 grads[name] += g
         dh_next, cell_grads, _ = cell.step_backward(params, cache, delta)
@@ -159,9 +160,9 @@ def tbptt(
         Steps each backward pass goes through (>= k1). ``k1 == k2 == k`` is the chunked scheme
         "detach the state every k steps"; ``k2 >= T`` gives the exact gradient when ``update``
         is None.
-    h0 : ndarray, shape (B, H), optional
+    h0 : ndarray, shape (B, S), optional
         Initial state (zeros by default), e.g. the ``h_last`` of the previous call. Gradients never
-        flow into ``h0``.
+        flow into ``h0``. ``S = H``, or ``2H`` for the LSTM (``[h_0 | c_0]``).
     cell : Cell
         Any cell of the cell protocol (default: the tanh cell).
     loss : callable
@@ -191,7 +192,7 @@ def tbptt(
     pending = updates = 0
     for t in range(T):
         h, cache = cell.step(params, h, x[t])
-        step_losses[t], doutput = loss(readout_forward(params, h), targets[t])
+        step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
         window.append(StepRecord(cache, h, doutput))
         pending += 1
         if pending == k1 or t == T - 1:

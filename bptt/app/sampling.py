@@ -6,7 +6,7 @@ import numpy as np
 
 from bptt import _checks
 from bptt.app.data import Vocabulary
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden, state_size
 from bptt.params import as_generator, check_params
 from bptt.readout import readout_forward
 
@@ -41,8 +41,8 @@ def sample(
         Divides the logits: below 1 sharper and more repetitive, above 1 more random. Any finite
         value > 0 works: as it goes to 0 the draw becomes the most likely character (greedy),
         computed without overflow even for ``1e-310``.
-    h0 : ndarray, shape (1, H), optional
-        Starting state.
+    h0 : ndarray, shape (1, S), optional
+        Starting state: ``(1, H)``, or ``[h | c]`` ``(1, 2H)`` for the LSTM.
     cell : Cell
         The model's cell.
 
@@ -57,10 +57,11 @@ def sample(
     temperature = _checks.positive_float("temperature", temperature)
     gen = as_generator(rng)
     dtype = params["W_hy"].dtype
+    S = state_size(cell, H)
     if h0 is None:
-        h = np.zeros((1, H), dtype=dtype)
+        h = np.zeros((1, S), dtype=dtype)
     else:
-        h = _checks.float_array("h0", h0, shape=(1, H))
+        h = _checks.float_array("h0", h0, shape=(1, S))
         _checks.same_dtype("h0", h, dtype)
     eye = np.eye(V, dtype=dtype)
     primed = vocab.encode(prime)
@@ -70,7 +71,7 @@ def sample(
     out = []
     for _ in range(length):
         h, _ = cell.step(params, h, eye[current : current + 1])
-        p = _probabilities(readout_forward(params, h)[0], temperature)
+        p = _probabilities(readout_forward(params, hidden(cell, h))[0], temperature)
         current = int(gen.choice(V, p=p))
         out.append(current)
     return vocab.decode(out)
@@ -86,4 +87,5 @@ def _probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
     with np.errstate(over="ignore"):  # -1 / 1e-310 overflowing to -inf is the intended limit
         exponents = shifted / temperature
     p = np.exp(exponents)
-    return p / p.sum()
+    probabilities: np.ndarray = p / p.sum()
+    return probabilities

@@ -2,12 +2,28 @@
 
 Every algorithm of :mod:`bptt.algorithms` is written once against :class:`Cell`
 (:mod:`bptt.cells.base`), so it runs unchanged on the tanh cell (:mod:`bptt.cells.tanh`, the
-book's main cell) and the GRU (:mod:`bptt.cells.gru`). Cells import nothing of ``bptt`` but the
-argument checks. Explained in Chapter 1 (the step) and Chapter 2 (its derivatives).
+book's main cell), the GRU (:mod:`bptt.cells.gru`) and the LSTM (:mod:`bptt.cells.lstm`, whose
+state is the pair ``[h | c]``), the last two with ``torch.nn.GRU``'s and ``torch.nn.LSTM``'s
+equations. Cells import nothing of ``bptt`` but the argument checks. Explained in Chapter 1 (the
+step) and Chapter 2 (its derivatives).
 """
 
-from bptt.cells.base import Cell, Params, check_cell
+from bptt.cells.base import Cell, Params, check_cell, hidden, hidden_backward, state_size
 from bptt.cells.gru import GRU, GRUCell
+from bptt.cells.lstm import LSTM, LSTMCell
 from bptt.cells.tanh import TANH, TanhCell
 
-__all__ = ["GRU", "TANH", "Cell", "GRUCell", "Params", "TanhCell", "check_cell"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "TANH",
+    "Cell",
+    "GRUCell",
+    "LSTMCell",
+    "Params",
+    "TanhCell",
+    "check_cell",
+    "hidden",
+    "hidden_backward",
+    "state_size",
+]

@@ -10,9 +10,10 @@ drivers that call them (for example :func:`bptt.loss_and_grads_stepwise`) valida
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from bptt._checks import describe, positive_int
 
@@ -24,17 +25,38 @@ Params = dict[str, np.ndarray]
 class Cell(Protocol):
     """What a recurrent cell provides: shapes, initialisation, one step and its backward.
 
-    ``step(params, h_prev, x)`` maps the previous state ``(B, H)`` and an input ``(B, D)`` to the
-    new state ``(B, H)`` and a *cache*: whatever the backward step needs.
+    ``step(params, h_prev, x)`` maps the previous state ``(B, S)`` and an input ``(B, D)`` to the
+    new state ``(B, S)`` and a *cache*: whatever the backward step needs.
     ``step_backward(params, cache, dh)`` takes the total derivative of the loss with respect to
     the new state and returns
     ``(dh_prev, dparams, dx)``: the derivative with respect to the previous state, this step's
     contribution to the gradient of each of the cell's parameters, and the derivative with respect
     to the input. Explained in Chapter 1 (the step) and Chapter 2 (its derivatives).
+
+    **The state and what the readout sees.** For the tanh cell and the GRU the state *is* the
+    hidden state h, ``S = H``. A cell whose state holds more than what the readout reads (the
+    LSTM's pair ``(h, c)``) keeps it in one array ``(B, S)`` and adds three optional methods:
+
+    - ``state_size(hidden_size) -> S`` (the LSTM: ``2 H``, the state being ``[h | c]``);
+    - ``hidden(state) -> h``: the ``(B, H)`` part the readout reads;
+    - ``hidden_backward(dh) -> dstate``: the adjoint of ``hidden``, which takes the readout's
+      derivative ``dl/dh`` ``(B, H)`` to a derivative with respect to the whole state ``(B, S)``.
+
+    A cell without them gets the defaults of :func:`state_size`, :func:`hidden` and
+    :func:`hidden_backward` (``S = H``, the identity), so the algorithms, which call those
+    functions and never the methods directly, run every cell unchanged, at no extra cost for a
+    cell whose state is h.
     """
 
-    name: str
-    param_names: tuple[str, ...]
+    @property
+    def name(self) -> str:
+        """A short name, e.g. ``"tanh"``."""
+        ...
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The cell's parameter names; the first is an ``(H, D)`` input weight."""
+        ...
 
     def param_shapes(self, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]: ...
 
@@ -44,7 +66,7 @@ class Cell(Protocol):
         hidden_size: int,
         rng: np.random.Generator,
         weight_scale: float,
-        dtype: np.dtype,
+        dtype: npt.DTypeLike,
     ) -> Params: ...
 
     def step(self, params: Params, h_prev: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]: ...
@@ -52,6 +74,34 @@ class Cell(Protocol):
     def step_backward(
         self, params: Params, cache: Any, dh: np.ndarray
     ) -> tuple[np.ndarray, Params, np.ndarray]: ...
+
+
+def state_size(cell: Cell, hidden_size: int) -> int:
+    """The width S of ``cell``'s state for hidden size H: ``cell.state_size(H)``, else H.
+
+    Explained in Chapter 1 (the state of the tanh cell is h itself, ``S = H``).
+    """
+    method = getattr(cell, "state_size", None)
+    return hidden_size if method is None else int(method(hidden_size))
+
+
+def hidden(cell: Cell, state: np.ndarray) -> np.ndarray:
+    """The part ``(..., B, H)`` of a state ``(..., B, S)`` that the readout reads.
+
+    ``cell.hidden(state)`` if the cell defines it, else the state itself (``S = H``).
+    """
+    method = getattr(cell, "hidden", None)
+    return state if method is None else cast(np.ndarray, method(state))
+
+
+def hidden_backward(cell: Cell, dh: np.ndarray) -> np.ndarray:
+    """The adjoint of :func:`hidden`: ``dl/dh`` ``(B, H)`` as a derivative w.r.t. the state.
+
+    ``cell.hidden_backward(dh)`` if the cell defines it (the LSTM pads ``dl/dc = 0``), else
+    ``dh`` itself.
+    """
+    method = getattr(cell, "hidden_backward", None)
+    return dh if method is None else cast(np.ndarray, method(dh))
 
 
 def check_cell(cell: Any) -> Cell:
@@ -71,8 +121,10 @@ def step_shape_error(cell: Any, params: Params, h_prev: Any, x: Any) -> ValueErr
     """The one-line error for a cell step whose arrays do not fit the parameters."""
     first = cell.param_names[0]
     H, D = np.shape(params[first])
+    S = state_size(cell, H)
+    width = f"(B, H) = (B, {H})" if S == H else f"(B, S) = (B, {S}) for H = {H}"
     return ValueError(
-        f"{type(cell).__name__}.step needs h_prev of shape (B, H) = (B, {H}) and x of shape "
+        f"{type(cell).__name__}.step needs h_prev of shape {width} and x of shape "
         f"(B, D) = (B, {D}) with one B, got h_prev {np.shape(h_prev)} and x {np.shape(x)}; "
         "cell methods do not validate: call them through bptt.forward_stepwise"
     )
@@ -95,3 +147,35 @@ def backward_shape_error(cell: Any, dh: Any, h: Any) -> ValueError:
         f"{type(cell).__name__}.step_backward needs dh of the state's shape {np.shape(h)}, got "
         f"{np.shape(dh)}; pass the derivative of the loss with respect to this step's h_t"
     )
+
+
+def gate_param_shapes(
+    param_names: tuple[str, ...], input_size: int, hidden_size: int
+) -> dict[str, tuple[int, ...]]:
+    """Shapes of a gated cell's parameters: ``W_x* (H, D)``, ``W_h* (H, H)``, biases ``(H,)``."""
+    D, H = input_size, hidden_size
+    return {
+        name: (H, D) if name[:3] == "W_x" else (H, H) if name[:3] == "W_h" else (H,)
+        for name in param_names
+    }
+
+
+def gaussian_params(
+    shapes: dict[str, tuple[int, ...]],
+    rng: np.random.Generator,
+    weight_scale: float,
+    dtype: npt.DTypeLike,
+    biases: dict[str, float] | None = None,
+) -> Params:
+    """Gaussian weights of standard deviation ``weight_scale``; each ``b_*`` constant.
+
+    A bias is ``biases[name]`` if given there, else 0 (the LSTM's forget-gate bias uses it).
+    """
+    biases = {} if biases is None else biases
+    params: Params = {}
+    for name, shape in shapes.items():
+        if name.startswith("b_"):
+            params[name] = np.full(shape, biases.get(name, 0.0), dtype=dtype)
+        else:
+            params[name] = (rng.standard_normal(shape) * weight_scale).astype(dtype)
+    return params

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from bptt.cells.base import Params, backward_shape_error, check_cell_sizes, step_shape_error
 
@@ -36,7 +37,7 @@ class TanhCell:
         hidden_size: int,
         rng: np.random.Generator,
         weight_scale: float = 0.01,
-        dtype: np.dtype = np.float64,
+        dtype: npt.DTypeLike = np.float64,
     ) -> Params:
         """Gaussian weights with standard deviation ``weight_scale`` and a zero bias."""
         input_size, hidden_size = check_cell_sizes(input_size, hidden_size, rng)

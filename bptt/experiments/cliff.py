@@ -24,9 +24,10 @@ from bptt.cells.gru import sigmoid
 def _finite(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not np.isfinite(value):
+    number = float(value)
+    if not np.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+    return number
 
 
 def cliff_forward(w: Any, b: Any, *, steps: int = 50, h0: float = 0.5) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden, hidden_backward, state_size
 
 
 class CountingCell:
@@ -34,6 +34,18 @@ class CountingCell:
         self.name = f"counting {cell.name}"
         self.param_names = cell.param_names
         self.forward_steps = self.backward_steps = self.alive = self.peak = 0
+
+    def state_size(self, hidden_size: int) -> int:
+        """The wrapped cell's state size (``2 H`` for the LSTM)."""
+        return state_size(self.cell, hidden_size)
+
+    def hidden(self, state: np.ndarray) -> np.ndarray:
+        """The wrapped cell's readable part of the state."""
+        return hidden(self.cell, state)
+
+    def hidden_backward(self, dh: np.ndarray) -> np.ndarray:
+        """The wrapped cell's adjoint of :meth:`hidden`."""
+        return hidden_backward(self.cell, dh)
 
     def param_shapes(self, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
         """The wrapped cell's parameter shapes."""

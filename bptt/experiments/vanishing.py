@@ -17,7 +17,7 @@ import numpy as np
 from bptt import _checks
 from bptt.algorithms.stepwise import backward_stepwise, forward_stepwise
 from bptt.algorithms.vectorised import rnn_backward, rnn_forward
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
 from bptt.dynamics import backprop_state_norms
 from bptt.experiments.tasks import adding_baseline_loss, adding_problem
@@ -74,7 +74,8 @@ def gradient_norm_vs_lag(
     """
     outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell)
     _, dlast = squared_error(outputs[-1], targets)
-    dh, _ = readout_backward(params, hs[-1], dlast)
+    dh, _ = readout_backward(params, hidden(cell, hs[-1]), dlast)
+    dh = hidden_backward(cell, dh)  # w.r.t. the whole state ([h | c] for the LSTM)
     T = len(caches)
     return backprop_state_norms(params, caches, dh, T, cell=cell)[::-1].copy()
 
