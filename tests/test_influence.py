@@ -147,3 +147,11 @@ def test_bad_inputs():
     params = bptt.init_params(3, 4, 3, rng=0)
     with pytest.raises(TypeError, match="rtrl needs a cell with step_tangent"):
         rtrl(params, np.zeros((2, 1), dtype=int), np.zeros((2, 1), dtype=int), cell=bptt.TANH)
+
+
+def test_truncated_sensitivity_of_an_integer_is_a_float_of_an_array_an_array():
+    assert isinstance(truncated_sensitivity(5), float)
+    assert isinstance(truncated_sensitivity(np.int64(5)), float)
+    many = truncated_sensitivity(np.array([[1, 2], [3, 4]]))
+    assert isinstance(many, np.ndarray) and many.shape == (2, 2)
+    assert many[1, 1] == pytest.approx(truncated_sensitivity(4))

@@ -154,3 +154,14 @@ def test_truncation_bias_vs_cost():
         knobs.truncation_bias_vs_cost(params, ids[:-1], ids[1:], [(4, 2)])
     with pytest.raises(ValueError, match="at least one"):
         knobs.truncation_bias_vs_cost(params, ids[:-1], ids[1:], [])
+
+
+def test_cpu_clock_advances_and_uses_the_wall_clock_in_the_browser(monkeypatch):
+    start = knobs.cpu_clock()
+    sum(i * i for i in range(200_000))  # busy: CPU time passes
+    assert knobs.cpu_clock() > start
+    # Pyodide's process_time does not advance: there the clock is perf_counter
+    monkeypatch.setattr(knobs.time, "process_time", lambda: 0.0)
+    monkeypatch.setattr(knobs.sys, "platform", "emscripten")
+    monkeypatch.setattr(knobs.time, "perf_counter", lambda: 42.0)
+    assert knobs.cpu_clock() == 42.0

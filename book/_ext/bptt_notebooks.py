@@ -38,17 +38,18 @@ PYODIDE_KERNELSPEC = {"name": "python", "display_name": "Python (Pyodide)", "lan
 
 SETUP_CELL = """\
 # Not part of the chapter: this cell lets the notebook run outside the book's build.
-# In the browser (JupyterLite) it installs the book's package `bptt` from the book's own site,
-# with no network, and the standard library's help texts (pydoc_data, bptt's bundled corpus),
-# which Pyodide leaves out. Elsewhere, install `bptt` first (`pip install -e .` in the book's
-# repository). Without the book's builder, `glue` (which puts a value or a figure into the
-# book's text) shows figures where they are made, and other values when asked to.
+# In the browser (JupyterLite) it installs the book's package `bptt` with matplotlib for its
+# figures from the book's own site, with no network, and the standard library's help texts
+# (pydoc_data, bptt's bundled corpus), which Pyodide leaves out. Elsewhere, install `bptt` first
+# (`pip install -e ".[plot]"` in the book's repository). Without the book's builder, `glue`
+# (which puts a value or a figure into the book's text) shows figures where they are made, and
+# other values when asked to.
 import sys
 
 if sys.platform == "emscripten":
     import piplite
 
-    await piplite.install(["bptt", "pydoc-data"])
+    await piplite.install(["bptt[plot]", "pydoc-data"])
     import matplotlib.pyplot  # the first import builds matplotlib's font cache: here, once
 
 try:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from bptt import _checks
 from bptt.cells import Params
@@ -67,7 +68,7 @@ class InfluenceCell:
         hidden_size: int,
         rng: np.random.Generator,
         weight_scale: float = 0.01,
-        dtype: np.dtype = np.float64,
+        dtype: npt.DTypeLike = np.float64,
     ) -> Params:
         """A Gaussian ``theta``; :func:`influence_problem` sets the task's ``theta_0`` instead."""
         return {"theta": (rng.standard_normal((1, input_size)) * weight_scale).astype(dtype)}
@@ -99,7 +100,12 @@ class InfluenceCell:
 
         Differentiating the step: ``dh_t/dtheta_j = A dh_{t-1}/dtheta_j + x_{t,j} b``.
         """
-        return np.einsum("ik,bkd->bid", self.A, tangent) + self.b[None, :, None] * x[:, None, :]
+        # numpy's stubs type einsum, multi-axis indexing and arithmetic on arrays of unknown
+        # dtype as Any: the annotation says what the result is
+        s_t: np.ndarray = (
+            np.einsum("ik,bkd->bid", self.A, tangent) + self.b[None, :, None] * x[:, None, :]
+        )
+        return s_t
 
 
 class InfluenceProblem(NamedTuple):
@@ -148,10 +154,19 @@ def stationary_state(theta: float, n: int = 23, p: int = 10) -> np.ndarray:
     return float(theta) * np.linalg.solve(np.eye(cell.n) - cell.A, cell.b)
 
 
-def truncated_sensitivity(k: Any, n: int = 23, p: int = 10) -> np.ndarray:
+@overload
+def truncated_sensitivity(k: int | np.integer[Any], n: int = 23, p: int = 10) -> float: ...
+
+
+@overload
+def truncated_sensitivity(k: npt.ArrayLike, n: int = 23, p: int = 10) -> np.ndarray: ...
+
+
+def truncated_sensitivity(k: npt.ArrayLike, n: int = 23, p: int = 10) -> float | np.ndarray:
     """``d h_t^1 / d theta`` seen by a backward pass of ``k`` steps: ``sum_{m < k} (A^m b)_1``.
 
-    ``k`` may be an integer or an array of them; ``k -> infinity`` gives the true long-term
+    ``k`` may be an integer (the result is a float) or an array of them (an array of the same
+    shape); ``k -> infinity`` gives the true long-term
     sensitivity ``2 (2p - n)``. Truncated BPTT follows the sign of this number. Chapter 7.
     """
     ks = np.asarray(k)
@@ -164,4 +179,6 @@ def truncated_sensitivity(k: Any, n: int = 23, p: int = 10) -> np.ndarray:
         terms[m] = v[0]
         v = cell.A @ v
     partial = np.concatenate([[0.0], np.cumsum(terms)])
-    return partial[ks]
+    if ks.ndim == 0:
+        return float(partial[int(ks)])
+    return np.asarray(partial[ks])

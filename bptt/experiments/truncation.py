@@ -86,9 +86,10 @@ def truncation_bias(
     _, exact, _ = loss_and_grads_stepwise(params, inputs, targets, h0, cell=cell, loss=loss)
     rows = []
     for k2 in k2_values:
-        kw = {"h0": h0, "cell": cell, "loss": loss}
-        each = gradient_agreement(tbptt(params, inputs, targets, 1, k2, **kw).grads, exact)
-        chunked = gradient_agreement(tbptt(params, inputs, targets, k2, k2, **kw).grads, exact)
+        each_run = tbptt(params, inputs, targets, 1, k2, h0=h0, cell=cell, loss=loss)
+        chunked_run = tbptt(params, inputs, targets, k2, k2, h0=h0, cell=cell, loss=loss)
+        each = gradient_agreement(each_run.grads, exact)
+        chunked = gradient_agreement(chunked_run.grads, exact)
         rows.append(BiasRow(int(k2), *each, *chunked))
     return rows
 
