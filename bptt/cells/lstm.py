@@ -62,6 +62,8 @@ def _finite(name: str, value: Any) -> float:
 class LSTMCell:
     """The LSTM of ``torch.nn.LSTM``: ``W_x* (H, D)``, ``W_h* (H, H)``, ``b_* (H,)`` for i, f, g, o.
 
+    The state is ``[h | c]`` ``(B, 2H)``. Gating is explained in Chapter 9, with the GRU.
+
     Parameters
     ----------
     forget_bias : float
@@ -72,8 +74,6 @@ class LSTMCell:
         forget-gate bias closed most of the gap between the LSTM and the best architectures they
         searched; Gers et al. (2000), who introduced the forget gate, started it open as well.
         Use ``0.0`` for PyTorch's own start (its biases are drawn around 0).
-
-    The state is ``[h | c]`` ``(B, 2H)``. Gating is explained in Chapter 9, with the GRU.
     """
 
     forget_bias: float = 1.0
