@@ -8,7 +8,13 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from bptt.cells.base import Params, backward_shape_error, check_cell_sizes, step_shape_error
+from bptt.cells.base import (
+    Params,
+    backward_shape_error,
+    check_cell_sizes,
+    gaussian_params,
+    step_shape_error,
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,7 @@ class TanhCell:
     ) -> Params:
         """Gaussian weights with standard deviation ``weight_scale`` and a zero bias."""
         input_size, hidden_size = check_cell_sizes(input_size, hidden_size, rng)
-        shapes = self.param_shapes(input_size, hidden_size)
-        return {
-            "W_xh": (rng.standard_normal(shapes["W_xh"]) * weight_scale).astype(dtype),
-            "W_hh": (rng.standard_normal(shapes["W_hh"]) * weight_scale).astype(dtype),
-            "b_h": np.zeros(shapes["b_h"], dtype=dtype),
-        }
+        return gaussian_params(self.param_shapes(input_size, hidden_size), rng, weight_scale, dtype)
 
     def step(self, params: Params, h_prev: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """One step: returns ``h_t`` ``(B, H)`` and the cache ``(x_t, h_{t-1}, h_t)``."""
