@@ -1,30 +1,37 @@
-"""Speed benchmark: vectorised BPTT against the per-step version and PyTorch (Appendix A2).
+"""Speed benchmark: vectorised BPTT against the per-step version, PyTorch and JAX (Appendix A2).
 
 Run it with ``python -m benchmarks speed`` (``make bench`` runs every benchmark). For each size of a
 grid it times one forward + loss + backward pass of a tanh RNN with a linear readout and softmax
-cross-entropy, on the same random data, in the same process, three ways:
+cross-entropy, on the same random data, in the same process, four ways:
 
 * ``vectorised``: :func:`bptt.loss_and_grads`, the package's fast path;
 * ``per step``: :func:`bptt.loss_and_grads_stepwise`, the generic per-step algorithm;
 * ``torch``: ``torch.nn.RNN`` + ``torch.nn.Linear`` + ``cross_entropy`` with autograd on the CPU
-  (only when PyTorch is installed: ``pip install torch``, the ``bench`` extra).
+  (only when PyTorch is installed: ``pip install torch``, the ``bench`` extra);
+* ``jax``: ``jax.jit`` of ``jax.value_and_grad`` over a ``jax.lax.scan`` of the same RNN, compiled
+  by XLA (only when JAX is installed: ``pip install jax``, the ``bench`` extra).
 
-It prints medians of interleaved runs, the ratio ``torch time / vectorised time`` (above 1: the
-package is faster) and the achieved GFLOP/s of the vectorised path against the machine's measured
-matrix-multiply peak; then an ablation of the optimisations of ``bptt/algorithms/vectorised.py``.
+Before timing, each peer's loss and gradients are checked against the package's (relative error
+below 1e-10 in float64), so every implementation computes the same thing. It prints medians of
+interleaved runs, the ratios ``vectorised time / peer time`` (below 1: the package is faster), the
+achieved GFLOP/s of the vectorised path against the machine's measured matrix-multiply peak and,
+where arithmetic dominates, against plain products of the pass's own shapes; then where the
+microseconds of one pass go at batch size 1 (:func:`step_breakdown`), and an ablation of the
+optimisations of ``bptt/algorithms/vectorised.py``.
 
 Threads: numpy's BLAS reads its thread count when it is loaded, so the measurement runs in a child
 process started with ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to
-``--threads`` (default 1), and that child calls ``torch.set_num_threads`` with the same number.
-With one thread, times are the process's CPU time; with more, wall-clock time.
+``--threads`` (default 1), and that child calls ``torch.set_num_threads`` with the same number;
+with one thread, XLA is told not to split its work either (``XLA_FLAGS``). With one thread, times
+are the process's CPU time (all its threads); with more, wall-clock time.
 
 Memory: large arrays freed by one pass are, by default, returned by glibc to the operating system,
 which must map and zero fresh pages for the next pass. The child therefore runs with
 :data:`KEEP_FREED_MEMORY` (``--default-malloc`` turns it off), for numpy and PyTorch alike.
 
-Options: ``python -m benchmarks.bench_speed [--quick] [--threads N] [--only grid|ablation]
-[--no-stepwise] [--default-malloc] [--save DIR]``; ``--save benchmarks/results`` updates the
-reference results that Appendix A2 shows.
+Options: ``python -m benchmarks.bench_speed [--quick] [--threads N]
+[--only grid|breakdown|ablation] [--no-stepwise] [--default-malloc] [--save DIR]``;
+``--save benchmarks/results`` updates the reference results that Appendix A2 shows.
 """
 
 from __future__ import annotations
@@ -44,9 +51,10 @@ from typing import Any
 import numpy as np
 
 import bptt
+from bptt.algorithms import vectorised
 
 D = V = 64
-"""Input and output sizes of every configuration (a character model with 64 symbols)."""
+"""Input and output sizes of the grid's configurations (a character model with 64 symbols)."""
 
 FULL_GRID: dict[str, Any] = {
     "T": (25, 100, 1000),
@@ -54,7 +62,17 @@ FULL_GRID: dict[str, Any] = {
     "H": (100, 128, 256, 512),
     "dtype": ("float32", "float64"),
 }
-QUICK_GRID: dict[str, Any] = {"T": (100,), "B": (1, 32), "H": (128, 512), "dtype": ("float32",)}
+QUICK_GRID: dict[str, Any] = {"T": (100,), "B": (1, 32), "H": (128, 256), "dtype": ("float32",)}
+EXTRA_CONFIGS: tuple[tuple[int, int, int, int, int], ...] = (
+    (25, 1, 65, 100, 65),
+    (200, 32, 256, 512, 256),
+)
+"""(T, B, D, H, V) measured besides the grid, in every dtype of the grid: a character model of 65
+symbols trained on chunks of 25 (min-char-rnn's setting) and a larger model in batches of 32."""
+ARITHMETIC_BOUND = 32 * 512
+"""Where ``B * H`` is at least this, the pass is dominated by arithmetic rather than per-step
+overhead; there the benchmark also times plain products of the pass's shapes
+(:func:`matmul_floor`)."""
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _CHILD_FLAG = "BPTT_BENCH_CHILD"
 
@@ -80,6 +98,49 @@ def matmul_peak(dtype: str, n: int = 1024, repeats: int = 5) -> float:
     return 2.0 * n**3 / best / 1e9
 
 
+def pass_products(T: int, B: int, D: int, H: int, V: int) -> list[tuple[int, int, int, int]]:
+    """The matrix products of one pass: ``(count, m, k, n)`` for ``count`` products (m, k)(k, n).
+
+    Their flops add up to :func:`flops`: the recurrence's ``2T`` products of ``(B, H) (H, H)``
+    (forward and backward) and the ``T B``-row products of the input projection, the readout,
+    its backward and the three weight gradients.
+    """
+    N = T * B
+    return [
+        (2 * T, B, H, H),  # h_{t-1} W_hh^T forward, g_t W_hh backward
+        (1, N, D, H),  # input projections
+        (1, N, H, V),  # readout
+        (1, N, V, H),  # direct terms dl/dh_t
+        (1, V, N, H),  # dW_hy
+        (1, H, N, H),  # dW_hh
+        (1, H, N, D),  # dW_xh
+    ]
+
+
+def matmul_floor(T: int, B: int, D: int, H: int, V: int, dtype: str, repeats: int = 3) -> float:
+    """Seconds that plain ``np.matmul(a, b, out=c)`` products of the pass's shapes take.
+
+    The products of :func:`pass_products` on contiguous operands into preallocated outputs, with
+    nothing else: the time a pass would take if it did only its arithmetic, at the speed this BLAS
+    reaches on these shapes (a ``(B, H) (H, H)`` product is slower per flop than a
+    ``1024 x 1024`` one). Best of ``repeats``.
+    """
+    rng = np.random.default_rng(0)
+    jobs = []
+    for count, m, k, n in pass_products(T, B, D, H, V):
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        jobs.append((count, a, b, np.empty((m, n), dtype=dtype)))
+
+    def run() -> None:
+        for count, a, b, c in jobs:
+            for _ in range(count):
+                np.matmul(a, b, out=c)
+
+    run()  # warm up
+    return min(_seconds(run) for _ in range(repeats))
+
+
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 """``cpu``: this process's CPU time (user + system, all its threads); ``wall``: elapsed time."""
 clock = "wall"
@@ -93,7 +154,7 @@ def _seconds(fn: Callable[[], Any]) -> float:
     return now() - start
 
 
-def problem(T: int, B: int, H: int, dtype: str, seed: int = 0):
+def problem(T: int, B: int, H: int, dtype: str, seed: int = 0, *, D: int = D, V: int = V):
     """Parameters, dense inputs ``(T, B, D)`` and targets ``(T, B)`` for one configuration."""
     rng = np.random.default_rng(seed)
     # Weights of scale 1/sqrt(H): a spectral radius near 1, so nothing overflows at T = 1000.
@@ -107,6 +168,15 @@ def torch_available() -> bool:
     """True when PyTorch can be imported."""
     try:
         import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def jax_available() -> bool:
+    """True when JAX can be imported."""
+    try:
+        import jax  # noqa: F401
     except ImportError:
         return False
     return True
@@ -160,14 +230,96 @@ def torch_loss_and_grads(rnn, linear, inputs, targets) -> tuple[float, dict[str,
     return float(loss.detach()), {k: g.numpy() for k, g in grads.items()}
 
 
-def interleaved_medians(
+_JAX_FUNCTION: list[Any] = []
+
+
+def jax_function():
+    """``jax.jit(jax.value_and_grad(loss, has_aux=True))`` of the tanh RNN's loss, in JAX.
+
+    The loss is :func:`bptt.loss_and_grads`'s: the input projections of all steps in one product,
+    the recurrence ``h_t = tanh(a_t + h_{t-1} W_hh^T)`` as a ``jax.lax.scan``, the readout of all
+    steps, and softmax cross-entropy summed over time and averaged over the batch. The final
+    state is returned as auxiliary output, as bptt returns it. ``jax_enable_x64`` is switched on
+    so that float64 stays float64; XLA compiles one program per shape and dtype, on first call.
+    """
+    if _JAX_FUNCTION:
+        return _JAX_FUNCTION[0]
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def loss(params, x, y, h0):
+        pre = x @ params["W_xh"].T + params["b_h"]
+        W_hh_T = params["W_hh"].T
+
+        def step(h, a):
+            h = jnp.tanh(a + h @ W_hh_T)
+            return h, h
+
+        h_last, hs = jax.lax.scan(step, h0, pre)
+        logits = hs @ params["W_hy"].T + params["b_y"]
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        picked = jnp.take_along_axis(logp, y[..., None], axis=-1)
+        return -picked.sum() / y.shape[1], h_last
+
+    _JAX_FUNCTION.append(jax.jit(jax.value_and_grad(loss, has_aux=True)))
+    return _JAX_FUNCTION[0]
+
+
+def jax_arguments(params: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray):
+    """The JAX arrays of one problem (moved to the device once, outside the timed calls)."""
+    import jax
+
+    h0 = np.zeros((inputs.shape[1], params["W_hh"].shape[0]), dtype=inputs.dtype)
+    return jax.device_put((dict(params), inputs, targets, h0))
+
+
+def jax_loss_and_grads(fn, args) -> tuple[float, dict[str, np.ndarray]]:
+    """Loss and gradients by the compiled JAX function, waiting until they are computed."""
+    (loss, _h_last), grads = fn(*args)
+    grads = {k: g.block_until_ready() for k, g in grads.items()}
+    return float(loss), {k: np.asarray(g) for k, g in grads.items()}
+
+
+def _jax_call(fn, args) -> None:
+    """The timed JAX call: the computation, not the copy of its results into numpy arrays."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+
+
+PEER_TOLERANCE = {"float64": 1e-10, "float32": 1e-3}
+"""Largest relative error (:func:`bptt.relative_error`, and for the loss ``|a - b| / |b|``)
+allowed between a peer's loss and gradients and the package's, before it is timed."""
+
+
+def check_peer(name: str, peer: tuple[float, dict], reference: tuple[float, dict], dtype: str):
+    """Raise ``AssertionError`` unless a peer's loss and gradients equal the package's.
+
+    Returns the largest relative error found, over the loss and every gradient.
+    """
+    loss, grads = peer
+    ref_loss, ref_grads = reference
+    errors = {"loss": abs(loss - ref_loss) / max(abs(ref_loss), 1e-300)}
+    errors.update({k: bptt.relative_error(np.asarray(grads[k]), g) for k, g in ref_grads.items()})
+    worst = max(errors.values())
+    if not worst <= PEER_TOLERANCE[dtype]:
+        raise AssertionError(
+            f"{name} does not compute what bptt.loss_and_grads computes ({dtype}): relative "
+            f"errors {errors}, allowed {PEER_TOLERANCE[dtype]}"
+        )
+    return worst
+
+
+def interleaved_times(
     calls: dict[str, Callable[[], Any]],
     *,
     budget: float = 1.0,
     min_rounds: int = 5,
     max_rounds: int = 25,
-) -> dict[str, float]:
-    """Median seconds of each call, timed round-robin (one call of each per round).
+) -> dict[str, list[float]]:
+    """Seconds of each call in every round, timed round-robin (one call of each per round).
 
     Interleaving makes the comparison fair on a busy machine: a burst of load from other
     processes slows every implementation of a round alike, instead of one of them. A warm-up
@@ -179,23 +331,84 @@ def interleaved_medians(
     for _ in range(rounds):
         for name, call in calls.items():
             times[name].append(_seconds(call))
+    return times
+
+
+def interleaved_medians(calls: dict[str, Callable[[], Any]], **options: Any) -> dict[str, float]:
+    """Median seconds of each call over interleaved rounds (see :func:`interleaved_times`)."""
+    times = interleaved_times(calls, **options)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def bench_one(T: int, B: int, H: int, dtype: str, *, stepwise: bool, torch: bool) -> dict:
-    """Median seconds of each implementation for one configuration (and derived numbers)."""
-    params, inputs, targets = problem(T, B, H, dtype)
+def _quartiles(values: Sequence[float]) -> tuple[float, float]:
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def bench_one(
+    T: int,
+    B: int,
+    H: int,
+    dtype: str,
+    *,
+    stepwise: bool,
+    torch: bool,
+    jax: bool = False,
+    D: int = D,
+    V: int = V,
+    floor: bool | None = None,
+) -> dict:
+    """Median seconds of each implementation for one configuration (and derived numbers).
+
+    The peers are checked against the package first (:func:`check_peer`). Besides the medians, a
+    row holds the ratio ``vectorised / peer`` of the medians and its quartiles over the rounds
+    (each round times every implementation once, so a round's ratio compares like with like).
+    ``floor`` (default: when ``B * H >= ARITHMETIC_BOUND``) adds :func:`matmul_floor`.
+    """
+    params, inputs, targets = problem(T, B, H, dtype, D=D, V=V)
+    reference = bptt.loss_and_grads(params, inputs, targets)[:2]
     calls: dict[str, Callable[[], Any]] = {
         "vectorised": partial(bptt.loss_and_grads, params, inputs, targets)
     }
+    errors: dict[str, float] = {}
     if stepwise:
         calls["stepwise"] = partial(bptt.loss_and_grads_stepwise, params, inputs, targets)
     if torch:
         rnn, linear = torch_model(params)
         calls["torch"] = partial(torch_loss_and_grads, rnn, linear, inputs, targets)
-    row: dict[str, Any] = {"T": T, "B": B, "H": H, "dtype": dtype, **interleaved_medians(calls)}
+        errors["torch"] = check_peer("PyTorch", calls["torch"](), reference, dtype)
+    if jax:
+        fn, args = jax_function(), jax_arguments(params, inputs, targets)
+        errors["jax"] = check_peer("JAX", jax_loss_and_grads(fn, args), reference, dtype)
+        calls["jax"] = partial(_jax_call, fn, args)
+    times = interleaved_times(calls)
+    row: dict[str, Any] = {"T": T, "B": B, "D": D, "H": H, "V": V, "dtype": dtype}
+    row.update({name: statistics.median(t) for name, t in times.items()})
+    row["rounds"] = len(times["vectorised"])
+    for peer in ("torch", "jax"):
+        if peer in times:
+            ratios = [v / p for v, p in zip(times["vectorised"], times[peer], strict=True)]
+            row[f"bptt/{peer}"] = row["vectorised"] / row[peer]
+            row[f"bptt/{peer} quartiles"] = _quartiles(ratios)
+            row[f"{peer} error"] = errors[peer]
     row["gflops"] = flops(T, B, D, H, V) / row["vectorised"] / 1e9
+    if floor if floor is not None else B * H >= ARITHMETIC_BOUND:
+        row["matmul_floor"] = matmul_floor(T, B, D, H, V, dtype)
+        row["floor_fraction"] = row["matmul_floor"] / row["vectorised"]
     return row
+
+
+def configurations(grid: dict[str, Sequence[Any]], extra: Sequence[tuple] = ()) -> list[tuple]:
+    """``(T, B, D, H, V, dtype)`` of every point of ``grid`` (D = V = 64), then of ``extra``."""
+    points = [
+        (T, B, D, H, V, dtype)
+        for dtype in grid["dtype"]
+        for T in grid["T"]
+        for B in grid["B"]
+        for H in grid["H"]
+    ]
+    points += [(*cfg, dtype) for dtype in grid["dtype"] for cfg in extra]
+    return points
 
 
 def run_grid(
@@ -203,34 +416,292 @@ def run_grid(
     *,
     stepwise: bool = True,
     torch: bool | None = None,
+    jax: bool | None = None,
+    extra: Sequence[tuple] = (),
     progress: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Benchmark every configuration of ``grid``; returns peaks, rows and the setting."""
+    """Benchmark every configuration of ``grid`` and ``extra``; returns peaks, rows, the setting."""
     torch = torch_available() if torch is None else torch
+    jax = jax_available() if jax is None else jax
     if torch:
         import torch as _torch
 
         _torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if jax:
+        import jax as _jax
     result: dict[str, Any] = {
         "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
         "clock": clock,
         "keep_freed_memory": all(os.environ.get(k) == v for k, v in KEEP_FREED_MEMORY.items()),
         "numpy": np.__version__,
         "torch": _torch.__version__ if torch else None,
+        "jax": _jax.__version__ if jax else None,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "machine": platform.processor() or platform.machine(),
         "peak_gflops": {dt: matmul_peak(dt) for dt in grid["dtype"]},
         "rows": [],
     }
-    for dtype in grid["dtype"]:
-        for T in grid["T"]:
-            for B in grid["B"]:
-                for H in grid["H"]:
-                    row = bench_one(T, B, H, dtype, stepwise=stepwise, torch=torch)
-                    row["peak_fraction"] = row["gflops"] / result["peak_gflops"][dtype]
-                    result["rows"].append(row)
-                    if progress is not None:
-                        progress(row)
+    for T, B, D_, H, V_, dtype in configurations(grid, extra):
+        row = bench_one(T, B, H, dtype, stepwise=stepwise, torch=torch, jax=jax, D=D_, V=V_)
+        row["peak_fraction"] = row["gflops"] / result["peak_gflops"][dtype]
+        result["rows"].append(row)
+        if progress is not None:
+            progress(row)
     return result
+
+
+BREAKDOWN_CONFIG = (25, 1, 65, 100, 65)
+"""(T, B, D, H, V) of :func:`step_breakdown`: batch size 1, where per-step overhead dominates."""
+
+PHASES = (
+    "argument checks",
+    "input projections",
+    "forward loop",
+    "readout",
+    "loss",
+    "readout backward",
+    "backward loop",
+    "weight gradients",
+)
+
+
+def _timed_pass(params, x, y, now: Callable[[], int]) -> tuple[float, dict, list[int]]:
+    """:func:`bptt.loss_and_grads` on dense inputs, with a clock reading between its phases.
+
+    The same code as ``bptt/algorithms/vectorised.py`` (``h0 = 0``), split at the boundaries of
+    :data:`PHASES`; :func:`step_breakdown` checks that it returns the very same numbers.
+    """
+    marks = [now()]
+    D_, H, V_ = vectorised._sizes(params)
+    dtype = params["W_hh"].dtype
+    x = vectorised._inputs(x, D_, dtype)
+    T, B = x.shape[:2]
+    y = np.asarray(y)
+    assert y.dtype.kind in "iu" and y.min() >= 0 and y.max() < V_ and y.shape == (T, B)
+    hs = np.empty((T + 1, B, H), dtype=dtype)
+    hs[0] = 0.0
+    marks.append(now())
+    pre = (x.reshape(T * B, D_) @ params["W_xh"].T).reshape(T, B, H)
+    pre += params["b_h"]
+    marks.append(now())
+    W_hh, add, multiply, tanh = params["W_hh"], np.add, np.multiply, np.tanh
+    one = B == 1
+    if one:
+        recurrent = np.empty(H, dtype=dtype)
+        product = W_hh.dot
+        for h_prev, a, h in zip(hs[:-1, 0], pre[:, 0], hs[1:, 0], strict=True):
+            product(h_prev, recurrent)
+            add(a, recurrent, a)
+            tanh(a, h)
+    else:
+        W_hh_T = W_hh.T
+        recurrent = np.empty((B, H), dtype=dtype)
+        for h_prev, a, h in zip(hs[:-1], pre, hs[1:], strict=True):
+            h_prev.dot(W_hh_T, recurrent)
+            add(a, recurrent, a)
+            tanh(a, h)
+    marks.append(now())
+    outputs = bptt.readout_forward(params, hs[1:].reshape(T * B, H)).reshape(T, B, V_)
+    marks.append(now())
+    loss, doutputs = vectorised._cross_entropy_in_place(outputs, y)
+    vectorised._checks.finite_scalar("loss", loss)
+    marks.append(now())
+    assert vectorised._finite([doutputs])
+    rows_h = hs[1:].reshape(T * B, H)
+    rows_do = doutputs.reshape(T * B, V_)
+    grads = {"W_hy": rows_do.T @ rows_h, "b_y": rows_do.sum(axis=0)}
+    dpre = np.matmul(rows_do, params["W_hy"], out=pre.reshape(T * B, H)).reshape(T, B, H)
+    dh_next = np.zeros((B, H), dtype=dtype)
+    marks.append(now())
+    steps = max(1, min(T, vectorised.DERIV_BLOCK // (B * H)))
+    tanh_derivs = np.empty((steps, B, H), dtype=dtype)
+    dh = dh_next[0] if one else dh_next
+    for stop in range(T, 0, -steps):
+        start = max(0, stop - steps)
+        block = tanh_derivs[: stop - start]
+        np.square(hs[start + 1 : stop + 1], out=block)
+        np.subtract(1.0, block, out=block)
+        deltas = dpre[start:stop, 0] if one else dpre[start:stop]
+        derivs = block[:, 0] if one else block
+        for delta, tanh_deriv in zip(deltas[::-1], derivs[::-1], strict=True):
+            add(delta, dh, delta)
+            multiply(delta, tanh_deriv, delta)
+            delta.dot(W_hh, dh)
+    marks.append(now())
+    rows_dpre = dpre.reshape(T * B, H)
+    grads["W_hh"] = rows_dpre.T @ hs[:-1].reshape(T * B, H)
+    grads["b_h"] = rows_dpre.sum(axis=0)
+    grads["W_xh"] = rows_dpre.T @ x.reshape(T * B, D_)
+    ordered = {k: grads[k] for k in params}
+    hs[-1].copy()
+    marks.append(now())
+    return loss, ordered, marks
+
+
+def _op_loops(T: int, B: int, H: int, dtype: str) -> dict[str, Callable[[], None]]:
+    """Loops of ``T`` steps that each make one kind of the loops' calls, on arrays of their shapes.
+
+    At ``B = 1`` the rows are 1-D, as in the package. Timing them apart tells what each call of
+    a step costs; ``iteration`` is the loop with no call, the cost of taking the rows.
+    """
+    rng = np.random.default_rng(0)
+    W = (rng.standard_normal((H, H)) / np.sqrt(H)).astype(dtype)
+    hs = (rng.standard_normal((T + 1, B, H)) * 0.5).astype(dtype)
+    pre = (rng.standard_normal((T, B, H)) * 0.1).astype(dtype)
+    out = np.zeros((B, H), dtype=dtype)
+    one = B == 1
+    rows = (hs[:-1, 0], pre[:, 0], hs[1:, 0]) if one else (hs[:-1], pre, hs[1:])
+    o = out[0] if one else out
+    W_T = W if one else W.T
+    add, multiply, tanh = np.add, np.multiply, np.tanh
+
+    def forward_product() -> None:
+        if one:
+            for h_prev, _a, _h in zip(*rows, strict=True):
+                W.dot(h_prev, o)
+        else:
+            for h_prev, _a, _h in zip(*rows, strict=True):
+                h_prev.dot(W_T, o)
+
+    def iteration() -> None:
+        for _h_prev, _a, _h in zip(*rows, strict=True):
+            pass
+
+    def forward_add() -> None:
+        for _h_prev, a, _h in zip(*rows, strict=True):
+            add(a, o, a)
+
+    def forward_tanh() -> None:
+        for _h_prev, a, h in zip(*rows, strict=True):
+            tanh(a, h)
+
+    back = (rows[1][::-1], rows[2][::-1])
+
+    def backward_iteration() -> None:
+        for _delta, _deriv in zip(*back, strict=True):
+            pass
+
+    def backward_add() -> None:
+        for delta, _deriv in zip(*back, strict=True):
+            add(delta, o, delta)
+
+    def backward_multiply() -> None:
+        for delta, deriv in zip(*back, strict=True):
+            multiply(delta, deriv, delta)
+
+    def backward_product() -> None:
+        for delta, _deriv in zip(*back, strict=True):
+            delta.dot(W, o)
+
+    def tanh_derivative_blocks() -> None:
+        steps = max(1, min(T, vectorised.DERIV_BLOCK // (B * H)))
+        block = np.empty((steps, B, H), dtype=dtype)
+        for stop in range(T, 0, -steps):
+            start = max(0, stop - steps)
+            part = block[: stop - start]
+            np.square(hs[start + 1 : stop + 1], out=part)
+            np.subtract(1.0, part, out=part)
+
+    return {
+        "forward: take the rows (iteration)": iteration,
+        "forward: W_hh h_{t-1} (.dot)": forward_product,
+        "forward: a_t += (np.add)": forward_add,
+        "forward: tanh (np.tanh)": forward_tanh,
+        "backward: take the rows (iteration)": backward_iteration,
+        "backward: delta_t += (np.add)": backward_add,
+        "backward: *= tanh' (np.multiply)": backward_multiply,
+        "backward: W_hh^T g_t (.dot)": backward_product,
+        "backward: tanh' = 1 - h^2, per block": tanh_derivative_blocks,
+    }
+
+
+def step_breakdown(
+    T: int = BREAKDOWN_CONFIG[0],
+    B: int = BREAKDOWN_CONFIG[1],
+    D: int = BREAKDOWN_CONFIG[2],
+    H: int = BREAKDOWN_CONFIG[3],
+    V: int = BREAKDOWN_CONFIG[4],
+    dtype: str = "float64",
+    *,
+    rounds: int = 200,
+    jax: bool | None = None,
+) -> dict[str, Any]:
+    """Where the microseconds of one pass of :func:`bptt.loss_and_grads` go.
+
+    Returns the median microseconds of every phase of :data:`PHASES` (timed inside one pass by
+    :func:`_timed_pass`, which is checked to return the package's loss and gradients bit for
+    bit), of the whole pass timed from outside, and of every call of the two loops, per step
+    (timed alone by :func:`_op_loops`); and, with ``jax``, the time per step and per pass of
+    both the package and JAX, from passes of ``T`` and ``4 T`` steps interleaved: their
+    difference over ``3 T`` is the cost of one more step, and what remains is per pass.
+    """
+    params, x, y = problem(T, B, H, dtype, D=D, V=V)
+    loss, grads, _ = bptt.loss_and_grads(params, x, y)
+    now = time.process_time_ns if clock == "cpu" else time.perf_counter_ns
+    timed_loss, timed_grads, _ = _timed_pass(params, x, y, now)
+    assert timed_loss == loss and all(np.array_equal(timed_grads[k], grads[k]) for k in grads)
+    phases: dict[str, list[float]] = {name: [] for name in PHASES}
+    whole: list[float] = []
+    for _ in range(rounds):
+        marks = _timed_pass(params, x, y, now)[2]
+        for name, start, stop in zip(PHASES, marks[:-1], marks[1:], strict=True):
+            phases[name].append((stop - start) / 1e3)
+        whole.append(_seconds(partial(bptt.loss_and_grads, params, x, y)) * 1e6)
+    result: dict[str, Any] = {
+        "config": {"T": T, "B": B, "D": D, "H": H, "V": V, "dtype": dtype},
+        "phases_us": {k: statistics.median(v) for k, v in phases.items()},
+        "pass_us": statistics.median(whole),
+        "pass_quartiles_us": _quartiles(whole),
+    }
+    loops = _op_loops(T, B, H, dtype)
+    op_times = interleaved_times(loops, min_rounds=rounds // 4, max_rounds=rounds // 4)
+    result["per_step_us"] = {k: min(v) * 1e6 / T for k, v in op_times.items()}
+    jax = jax_available() if jax is None else jax
+    if jax:
+        long_problem = problem(4 * T, B, H, dtype, D=D, V=V)
+        fn = jax_function()
+        short_args, long_args = jax_arguments(params, x, y), jax_arguments(*long_problem)
+        check_peer("JAX", jax_loss_and_grads(fn, short_args), (loss, grads), dtype)
+        calls = {
+            "bptt T": partial(bptt.loss_and_grads, params, x, y),
+            "bptt 4T": partial(bptt.loss_and_grads, *long_problem),
+            "jax T": partial(_jax_call, fn, short_args),
+            "jax 4T": partial(_jax_call, fn, long_args),
+        }
+        med = interleaved_medians(calls, min_rounds=rounds // 2, max_rounds=rounds // 2)
+        for name in ("bptt", "jax"):
+            step = (med[f"{name} 4T"] - med[f"{name} T"]) / (3 * T)
+            result[f"{name}_per_step_us"] = step * 1e6
+            result[f"{name}_per_pass_us"] = (med[f"{name} T"] - T * step) * 1e6
+            result[f"{name}_pass_us"] = med[f"{name} T"] * 1e6
+    return result
+
+
+def format_breakdown(result: dict[str, Any]) -> str:
+    """The breakdown as two Markdown tables: phases of a pass, and calls of one step."""
+    c = result["config"]
+    T = c["T"]
+    lines = [
+        f"T={T} B={c['B']} D={c['D']} H={c['H']} V={c['V']} {c['dtype']}: one pass "
+        f"{result['pass_us']:.0f} us (median; quartiles {result['pass_quartiles_us'][0]:.0f} to "
+        f"{result['pass_quartiles_us'][1]:.0f} us)",
+        "",
+        "| phase of one pass | us | us per step |",
+        "|---|---|---|",
+    ]
+    for name, us in result["phases_us"].items():
+        per = f"{us / T:.2f}" if "loop" in name else ""
+        lines.append(f"| {name} | {us:.1f} | {per} |")
+    lines += ["", "| call in the loops (timed alone) | us per step |", "|---|---|"]
+    lines += [f"| {name} | {us:.2f} |" for name, us in result["per_step_us"].items()]
+    if "jax_per_step_us" in result:
+        lines += ["", "| | us per step | us per pass besides the steps |", "|---|---|---|"]
+        for name in ("bptt", "jax"):
+            lines.append(
+                f"| {name} | {result[f'{name}_per_step_us']:.2f} | "
+                f"{result[f'{name}_per_pass_us']:.0f} |"
+            )
+    return "\n".join(lines)
 
 
 def variant_loss_and_grads(
@@ -242,6 +713,7 @@ def variant_loss_and_grads(
     in_place: bool,
     per_step_deriv: bool = False,
     reuse_buffers: bool = False,
+    low_overhead: bool = False,
 ) -> tuple[float, dict[str, np.ndarray]]:
     """``bptt.algorithms.vectorised`` with each optimisation switchable (dense inputs only).
 
@@ -251,9 +723,14 @@ def variant_loss_and_grads(
     computes, the way it does.
     ``per_step_deriv`` computes ``1 - h_t**2`` per step in a ``(B, H)`` buffer instead of a
     ``(T, B, H)`` array. ``reuse_buffers`` adds the readout's bias in place, computes the loss's
-    gradient in the outputs' array and ``dL/da`` in the pre-activations' array, as the package
-    now does.
+    gradient in the outputs' array and ``dL/da`` in the pre-activations' array.
+    ``low_overhead`` makes fewer and cheaper calls per step, as the package now does: three per
+    step each way (``tanh'`` for a block of steps at once), the array method ``.dot`` with
+    positional outputs instead of ``np.matmul``, 1-D rows at ``B = 1``, and the loss without
+    ``take_along_axis``/``put_along_axis``.
     """
+    if low_overhead:
+        return _low_overhead_loss_and_grads(params, x, y)
     T, B, D_ = x.shape
     H, V_ = params["W_hh"].shape[0], params["W_hy"].shape[0]
     hs = np.empty((T + 1, B, H), dtype=x.dtype)
@@ -314,6 +791,60 @@ def variant_loss_and_grads(
     return loss, grads
 
 
+def _low_overhead_loss_and_grads(
+    params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
+) -> tuple[float, dict[str, np.ndarray]]:
+    """The package's pass without its argument checks (the last ablation variant)."""
+    T, B, D_ = x.shape
+    H, V_ = params["W_hh"].shape[0], params["W_hy"].shape[0]
+    hs = np.empty((T + 1, B, H), dtype=x.dtype)
+    hs[0] = 0
+    pre = (x.reshape(T * B, D_) @ params["W_xh"].T).reshape(T, B, H)
+    pre += params["b_h"]
+    W_hh, add, multiply, tanh = params["W_hh"], np.add, np.multiply, np.tanh
+    if B == 1:
+        recurrent = np.empty(H, dtype=x.dtype)
+        product = W_hh.dot
+        for h_prev, a, h in zip(hs[:-1, 0], pre[:, 0], hs[1:, 0], strict=True):
+            product(h_prev, recurrent)
+            add(a, recurrent, a)
+            tanh(a, h)
+    else:
+        W_hh_T = W_hh.T
+        recurrent = np.empty((B, H), dtype=x.dtype)
+        for h_prev, a, h in zip(hs[:-1], pre, hs[1:], strict=True):
+            h_prev.dot(W_hh_T, recurrent)
+            add(a, recurrent, a)
+            tanh(a, h)
+    rows_h = hs[1:].reshape(T * B, H)
+    outputs = rows_h @ params["W_hy"].T
+    outputs += params["b_y"]
+    loss, dout = vectorised._cross_entropy_in_place(outputs.reshape(T, B, V_), y)
+    rows_do = dout.reshape(T * B, V_)
+    grads = {"W_hy": rows_do.T @ rows_h, "b_y": rows_do.sum(axis=0)}
+    dpre = np.matmul(rows_do, params["W_hy"], out=pre.reshape(T * B, H)).reshape(T, B, H)
+    dh_next = np.zeros((B, H), dtype=x.dtype)
+    steps = max(1, min(T, vectorised.DERIV_BLOCK // (B * H)))
+    derivs_buffer = np.empty((steps, B, H), dtype=x.dtype)
+    dh = dh_next[0] if B == 1 else dh_next
+    for stop in range(T, 0, -steps):
+        start = max(0, stop - steps)
+        block = derivs_buffer[: stop - start]
+        np.square(hs[start + 1 : stop + 1], out=block)
+        np.subtract(1.0, block, out=block)
+        deltas = dpre[start:stop, 0] if B == 1 else dpre[start:stop]
+        derivs = block[:, 0] if B == 1 else block
+        for delta, deriv in zip(deltas[::-1], derivs[::-1], strict=True):
+            add(delta, dh, delta)
+            multiply(delta, deriv, delta)
+            delta.dot(W_hh, dh)
+    rows_dpre = dpre.reshape(T * B, H)
+    grads["W_hh"] = rows_dpre.T @ hs[:-1].reshape(T * B, H)
+    grads["b_h"] = rows_dpre.sum(axis=0)
+    grads["W_xh"] = rows_dpre.T @ x.reshape(T * B, D_)
+    return loss, grads
+
+
 def _softmax_cross_entropy_with_temporaries(logits: np.ndarray, targets: np.ndarray):
     """The earlier softmax cross-entropy: log-probabilities, then their exp, as new arrays."""
     logp = bptt.log_softmax(logits)
@@ -340,11 +871,23 @@ VARIANTS = {
         "per_step_deriv": True,
         "reuse_buffers": True,
     },
+    "+ fewer, cheaper calls per step": {
+        "flat_readout": True,
+        "in_place": True,
+        "per_step_deriv": True,
+        "reuse_buffers": True,
+        "low_overhead": True,
+    },
 }
-ABLATION_SIZES = ((1000, 1, 128, "float64"), (100, 32, 256, "float32"), (1000, 64, 512, "float32"))
+ABLATION_SIZES = (
+    (25, 1, 100, "float32"),
+    (1000, 1, 128, "float64"),
+    (100, 32, 256, "float32"),
+    (1000, 64, 512, "float32"),
+)
 
 
-def ablation(sizes=ABLATION_SIZES, budget: float = 20.0) -> list[dict[str, Any]]:
+def ablation(sizes=ABLATION_SIZES, budget: float = 12.0) -> list[dict[str, Any]]:
     """Median seconds of every variant, interleaved round by round (see interleaved_medians)."""
     rows = []
     for T, B, H, dtype in sizes:
@@ -364,8 +907,11 @@ def ablation(sizes=ABLATION_SIZES, budget: float = 20.0) -> list[dict[str, Any]]
 
 
 def format_ablation(rows: list[dict[str, Any]]) -> str:
-    """The ablation as a Markdown table: milliseconds and speed-up over the first variant."""
-    names = [*VARIANTS, "bptt.loss_and_grads"]
+    """The ablation as a Markdown table: milliseconds and speed-up over the first variant.
+
+    A variant that a stored run did not measure (it predates the variant) is left out.
+    """
+    names = [n for n in [*VARIANTS, "bptt.loss_and_grads"] if all(n in r for r in rows)]
     head = ["variant", *(f"T={r['T']} B={r['B']} H={r['H']} {r['dtype']}" for r in rows)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     first = names[0]
@@ -380,45 +926,104 @@ def _ms(seconds: float) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The rows as a Markdown table (times in milliseconds, medians)."""
-    has_torch = any("torch" in r for r in result["rows"])
-    has_step = any("stepwise" in r for r in result["rows"])
-    head = ["dtype", "T", "B", "H", "vectorised ms"]
+    """The rows as a Markdown table (times in milliseconds, medians; ratios below 1: bptt faster).
+
+    A ratio's quartiles over the interleaved rounds follow it in brackets, when there were
+    enough rounds for them to say something.
+    """
+    rows = result["rows"]
+    has_step = any("stepwise" in r for r in rows)
+    peers = [p for p in ("torch", "jax") if any(p in r for r in rows)]
+    has_floor = any("floor_fraction" in r for r in rows)
+    head = ["dtype", "T", "B", "D", "H", "V", "vectorised ms"]
     head += ["per step ms"] if has_step else []
-    head += ["torch ms", "torch / vectorised"] if has_torch else []
-    head += ["GFLOP/s", "% of peak"]
+    head += [f"{p} ms" for p in peers] + [f"bptt / {p}" for p in peers]
+    head += ["GFLOP/s", "% of peak"] + (["% of same-shape products"] if has_floor else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in result["rows"]:
-        cells = [r["dtype"], str(r["T"]), str(r["B"]), str(r["H"]), _ms(r["vectorised"])]
+    for r in rows:
+        cells = [r["dtype"], *(str(r.get(k, V if k in "DV" else "")) for k in "TBDHV")]
+        cells.append(_ms(r["vectorised"]))
         if has_step:
             cells.append(_ms(r["stepwise"]))
-        if has_torch:
-            cells += [_ms(r["torch"]), f"{r['torch'] / r['vectorised']:.2f}"]
+        cells += [_ms(r[p]) if p in r else "" for p in peers]
+        cells += [_ratio(r, p) for p in peers]
         cells += [f"{r['gflops']:.1f}", f"{100 * r['peak_fraction']:.0f}"]
+        if has_floor:
+            cells.append(f"{100 * r['floor_fraction']:.0f}" if "floor_fraction" in r else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _ratio(row: dict[str, Any], peer: str) -> str:
+    if f"bptt/{peer}" not in row:
+        return ""
+    text = f"{row[f'bptt/{peer}']:.2f}"
+    low, high = row[f"bptt/{peer} quartiles"]
+    return f"{text} ({low:.2f}-{high:.2f})"
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Worst and median ``vectorised / peer`` ratio per peer and dtype, and the noise.
+
+    ``spread`` is the largest relative interquartile range of a ratio over the rounds of one
+    configuration: how much the same comparison varied from round to round in this run.
+    """
+    out: dict[str, Any] = {}
+    for peer in ("torch", "jax"):
+        for dtype in sorted({r["dtype"] for r in result["rows"]}):
+            rows = [r for r in result["rows"] if r["dtype"] == dtype and f"bptt/{peer}" in r]
+            if not rows:
+                continue
+            ratios = [r[f"bptt/{peer}"] for r in rows]
+            worst = max(rows, key=lambda r: r[f"bptt/{peer}"])
+            spreads = [
+                (r[f"bptt/{peer} quartiles"][1] - r[f"bptt/{peer} quartiles"][0])
+                / r[f"bptt/{peer}"]
+                for r in rows
+            ]
+            out[f"{peer} {dtype}"] = {
+                "worst": max(ratios),
+                "median": statistics.median(ratios),
+                "worst_config": {k: worst.get(k, V) for k in ("T", "B", "D", "H", "V")},
+                "slower": sum(x > 1 for x in ratios),
+                "count": len(ratios),
+                "spread": max(spreads),
+                "median_spread": statistics.median(spreads),
+            }
+    return out
 
 
 def describe(result: dict[str, Any]) -> str:
     """One paragraph: the setting of a run (threads, versions, peaks)."""
     peaks = ", ".join(f"{dt} {g:.1f} GFLOP/s" for dt, g in result["peak_gflops"].items())
     torch = f"PyTorch {result['torch']}" if result["torch"] else "PyTorch not installed"
+    jax = f"JAX {result['jax']}" if result.get("jax") else "JAX not installed"
     timed = "process CPU time" if result.get("clock") == "cpu" else "wall-clock time"
     malloc = "freed memory kept for reuse" if result.get("keep_freed_memory") else "default malloc"
     return (
-        f"{result['threads']} BLAS thread(s) for numpy and PyTorch; numpy {result['numpy']}, "
-        f"{torch}; D = V = {D}; measured matmul peak (1024 x 1024): {peaks}. Medians of "
-        f"{timed} of interleaved runs of forward + loss + backward; glibc: {malloc}."
+        f"{result['threads']} BLAS thread(s) for numpy, PyTorch and XLA; numpy "
+        f"{result['numpy']}, {torch}, {jax}; measured matmul peak (1024 x 1024): {peaks}. "
+        f"Medians of {timed} of interleaved runs of forward + loss + backward; glibc: {malloc}."
     )
 
 
-def save_results(result: dict[str, Any] | None, rows: list | None, folder: str) -> None:
-    """Write ``speed.json``/``speed.md`` (the grid) and ``ablation.json``/``ablation.md``."""
+def save_results(
+    result: dict[str, Any] | None,
+    rows: list | None,
+    folder: str,
+    breakdown: list[dict[str, Any]] | None = None,
+) -> None:
+    """Write ``speed.json``/``speed.md`` (the grid), ``breakdown.json``/``breakdown.md`` (where the
+    time of a pass goes) and ``ablation.json``/``ablation.md``, for those given."""
     os.makedirs(folder, exist_ok=True)
     outputs = []
     if result is not None:
+        result = {**result, "summary": summary(result)}
         text = f"{describe(result)}\n\n{format_table(result)}\n"
         outputs += [("speed.json", json.dumps(result, indent=1)), ("speed.md", text)]
+    if breakdown is not None:
+        text = "\n\n".join(format_breakdown(b) for b in breakdown) + "\n"
+        outputs += [("breakdown.json", json.dumps(breakdown, indent=1)), ("breakdown.md", text)]
     if rows is not None:
         outputs += [("ablation.json", json.dumps(rows, indent=1))]
         outputs += [("ablation.md", format_ablation(rows) + "\n")]
@@ -433,15 +1038,21 @@ def _child(argv: Sequence[str]) -> int:
     # does not count the time other processes hold the core, which wall-clock time does.
     clock = "cpu" if os.environ.get("OMP_NUM_THREADS") == "1" else "wall"
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_speed")
-    parser.add_argument("--quick", action="store_true", help="a small grid, no ablation")
+    parser.add_argument("--quick", action="store_true", help="a small grid, nothing else")
     parser.add_argument("--no-stepwise", action="store_true", help="skip the per-step version")
-    parser.add_argument("--only", choices=["grid", "ablation"], help="run only one part")
+    parser.add_argument("--only", choices=["grid", "breakdown", "ablation"], help="one part only")
     parser.add_argument("--save", metavar="DIR", help="write the results as JSON and Markdown")
     args = parser.parse_args(argv)
-    result = rows = None
-    if args.only != "ablation":
-        result = _run_and_print_grid(QUICK_GRID if args.quick else FULL_GRID, not args.no_stepwise)
-    if args.only != "grid" and not args.quick:
+    result = rows = breakdown = None
+    if args.only in (None, "grid"):
+        grid, extra = (QUICK_GRID, ()) if args.quick else (FULL_GRID, EXTRA_CONFIGS)
+        result = _run_and_print_grid(grid, not args.no_stepwise, extra)
+    if args.only in (None, "breakdown") and not args.quick:
+        print("\nWhere the microseconds of one pass go (medians, CPU time):", flush=True)
+        breakdown = [step_breakdown(dtype=dtype) for dtype in ("float64", "float32")]
+        for b in breakdown:
+            print("\n" + format_breakdown(b), flush=True)
+    if args.only in (None, "ablation") and not args.quick:
         print(
             "\nWhat each optimisation of bptt.algorithms.vectorised is worth "
             "(medians, interleaved runs):"
@@ -449,34 +1060,47 @@ def _child(argv: Sequence[str]) -> int:
         rows = ablation()
         print(format_ablation(rows), flush=True)
     if args.save:
-        save_results(result, rows, args.save)
+        save_results(result, rows, args.save, breakdown)
     return 0
 
 
-def _run_and_print_grid(grid: dict[str, Any], stepwise: bool) -> dict[str, Any]:
-    has_torch = torch_available()
+def _run_and_print_grid(
+    grid: dict[str, Any], stepwise: bool, extra: Sequence[tuple] = ()
+) -> dict[str, Any]:
+    has_torch, has_jax = torch_available(), jax_available()
     if not has_torch:
         print("PyTorch is not installed (pip install torch): comparing without it.", flush=True)
+    if not has_jax:
+        print("JAX is not installed (pip install jax): comparing without it.", flush=True)
 
     def show(row: dict) -> None:
-        parts = [f"{row['dtype']} T={row['T']:<4} B={row['B']:<2} H={row['H']:<3}"]
+        parts = [f"{row['dtype']} T={row['T']:<4} B={row['B']:<2} D={row['D']:<3} H={row['H']:<3}"]
         parts.append(f"vectorised {_ms(row['vectorised']):>7} ms")
         if "stepwise" in row:
             parts.append(f"per step {_ms(row['stepwise']):>7} ms")
-        if "torch" in row:
-            ratio = row["torch"] / row["vectorised"]
-            parts.append(f"torch {_ms(row['torch']):>7} ms (x{ratio:.2f})")
-        parts.append(f"{row['gflops']:6.1f} GFLOP/s ({100 * row['peak_fraction']:.0f} % of peak)")
+        for peer in ("torch", "jax"):
+            if peer in row:
+                parts.append(f"{peer} {_ms(row[peer]):>7} ms (bptt/{peer} {_ratio(row, peer)})")
+        parts.append(f"{row['gflops']:6.1f} GFLOP/s ({100 * row['peak_fraction']:.0f} % of peak")
+        if "floor_fraction" in row:
+            parts[-1] += f", {100 * row['floor_fraction']:.0f} % of same-shape products"
+        parts[-1] += ")"
         print("  ".join(parts), flush=True)
 
-    result = run_grid(grid, stepwise=stepwise, torch=has_torch, progress=show)
+    result = run_grid(
+        grid, stepwise=stepwise, torch=has_torch, jax=has_jax, extra=extra, progress=show
+    )
     print()
     print(describe(result))
     print()
     print(format_table(result))
-    if has_torch:
-        worst = min(r["torch"] / r["vectorised"] for r in result["rows"])
-        print(f"\nslowest relative to PyTorch: torch / vectorised = {worst:.2f}", flush=True)
+    for name, s in summary(result).items():
+        print(
+            f"bptt / {name}: worst {s['worst']:.2f} at {s['worst_config']}, median "
+            f"{s['median']:.2f}, slower on {s['slower']} of {s['count']}; largest quartile "
+            f"spread of a ratio {100 * s['spread']:.0f} %",
+            flush=True,
+        )
     return result
 
 
@@ -494,6 +1118,9 @@ def child_command(
     behaviour for numpy and PyTorch, and less noise from the kernel's page handling.
     """
     env = {**os.environ, **dict.fromkeys(_THREAD_VARS, str(threads)), _CHILD_FLAG: "1"}
+    if threads == 1:  # XLA's CPU backend splits large operations between threads by default
+        flags = env.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
     if keep_freed_memory:
         env.update(KEEP_FREED_MEMORY)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -503,7 +1130,7 @@ def child_command(
 def main(argv: Sequence[str] | None = None, *, threads: int = 1) -> int:
     """Run the benchmark in a child process with ``threads`` BLAS/OpenMP threads.
 
-    ``argv``: ``--quick`` (a small grid), ``--no-stepwise``, ``--only grid|ablation``,
+    ``argv``: ``--quick`` (a small grid), ``--no-stepwise``, ``--only grid|breakdown|ablation``,
     ``--save DIR``, ``--threads N`` (default 1), ``--default-malloc`` (do not set
     :data:`KEEP_FREED_MEMORY`).
     """

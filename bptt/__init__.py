@@ -22,8 +22,10 @@ from bptt._version import __version__
 from bptt.algorithms import (
     CheckpointedResult,
     ConstantTruncation,
+    LinearGrads,
     PowerLawTruncation,
     RNNCache,
+    ScanResult,
     Schedule,
     TBPTTResult,
     artbp,
@@ -32,6 +34,8 @@ from bptt.algorithms import (
     forward_stepwise,
     hsm_cost_table,
     ism_cost_table,
+    linear_recurrence,
+    linear_recurrence_backward,
     loss_and_grads,
     loss_and_grads_checkpointed,
     loss_and_grads_loop,
@@ -42,8 +46,11 @@ from bptt.algorithms import (
     rnn_backward,
     rnn_forward,
     rtrl,
+    scan_linear,
+    scan_linear_backward,
     tbptt,
     truncation_mask,
+    uoro,
 )
 from bptt.app import (
     CharModelTrainer,
@@ -91,7 +98,7 @@ __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     "softmax",
     "softmax_cross_entropy",
     "squared_error",
-    # algorithms: full, truncated, randomised, checkpointed BPTT; RTRL; online learning
+    # algorithms: full, truncated, randomised, checkpointed BPTT; RTRL, UORO; online learning
     "CheckpointedResult",
     "ConstantTruncation",
     "PowerLawTruncation",
@@ -116,6 +123,14 @@ __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     "rtrl",
     "tbptt",
     "truncation_mask",
+    "uoro",
+    # linear recurrences: BPTT by parallel scan
+    "LinearGrads",
+    "ScanResult",
+    "linear_recurrence",
+    "linear_recurrence_backward",
+    "scan_linear",
+    "scan_linear_backward",
     # gradient checking
     "GradcheckReport",
     "gradcheck",

@@ -50,3 +50,17 @@ def test_loss_and_grads_leaves_its_arguments_alone():
     bptt.loss_and_grads(params, x, targets, h0)
     for before, after in zip(copies, (x, targets, h0, *params.values()), strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+def test_the_fast_cross_entropy_equals_softmax_cross_entropy_bit_for_bit():
+    from bptt.algorithms.vectorised import _cross_entropy_in_place
+
+    rng = np.random.default_rng(3)
+    for shape in [(5, 3, 7), (1, 1, 2), (25, 1, 65)]:
+        logits = rng.standard_normal(shape) * 10
+        targets = rng.integers(0, shape[-1], size=shape[:-1])
+        loss, grad = bptt.softmax_cross_entropy(logits, targets)
+        work = logits.copy()
+        fast_loss, fast_grad = _cross_entropy_in_place(work, targets)
+        assert fast_grad is work and fast_loss == loss
+        np.testing.assert_array_equal(fast_grad, grad)

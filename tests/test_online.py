@@ -171,3 +171,27 @@ def test_equal_cost_row_summaries():
     row = EqualCostRow(8, 2.0, np.array([1.0, 3.0, 4.0, 10.0]), 5.0)
     assert row.artbp_sq_error == 4.5 and row.artbp_median == 3.5 and row.artbp_closer == 1
     assert row.artbp_sq_error_stderr == pytest.approx(np.std([1, 3, 4, 10], ddof=1) / 2)
+
+
+def test_uoro_is_a_method_of_the_online_learner():
+    from bptt.algorithms.online import UORO
+    from bptt.experiments.beyond import FastInfluenceCell
+
+    problem = influence_problem(8000)
+    run = online_sgd(
+        problem.params,
+        problem.inputs,
+        problem.targets,
+        UORO(),
+        learning_rate=1e-5,
+        trainable=["theta"],
+        h0=problem.h0,
+        cell=FastInfluenceCell(),
+        loss=bptt.squared_error,
+        rng=0,
+        track=_theta,
+        divergence=1e3,
+    )
+    assert run.label == "UORO" and not run.diverged
+    assert run.update_steps.tolist() == list(range(1, 8001))
+    assert abs(run.tracked[-1] - optimal_theta()) < 0.1 * abs(0.5 - optimal_theta())

@@ -307,3 +307,65 @@ def test_rnn_backward_checks_doutputs(problem):
         bptt.rnn_backward(params, cache, np.zeros((3, 2, 5)))
     with pytest.raises(ValueError, match=r"dh_last must have shape \(2, 3\)"):
         bptt.rnn_backward(params, cache, np.zeros((3, 2, 4)), np.zeros((2, 2)))
+
+
+# The fast path of bptt/algorithms/vectorised.py (Appendix A2): blocks of tanh', quick checks.
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 1000])
+@pytest.mark.parametrize("B", [1, 3])
+def test_blocks_of_tanh_derivatives_change_nothing(monkeypatch, block, B):
+    import bptt.algorithms.vectorised as vectorised
+
+    params, inputs, targets, h0 = make_problem(7, B, 4, 3, 5, ids=False, seed=11)
+    ref_loss, ref_grads, ref_h = loss_and_grads_loop(params, inputs, targets, h0)
+    # DERIV_BLOCK numbers per block: `block` steps of B * H numbers (7 steps: a partial last block)
+    monkeypatch.setattr(vectorised, "DERIV_BLOCK", block * B * 3)
+    loss, grads, h_last = bptt.loss_and_grads(params, inputs, targets, h0)
+    assert abs(loss - ref_loss) <= 1e-12 * abs(ref_loss)
+    for name in params:
+        assert rel(grads[name], ref_grads[name]) <= 1e-12, name
+    np.testing.assert_allclose(h_last, ref_h, rtol=0, atol=1e-14)
+
+
+def test_quick_parameter_check_falls_back_to_the_full_one():
+    from bptt.algorithms.vectorised import _sizes
+
+    params = bptt.init_params(3, 4, 5, rng=0)
+    assert _sizes(params) == (3, 4, 5)
+    huge = {k: v.copy() for k, v in params.items()}
+    huge["W_hy"][:2] = 1e308  # finite, though a sum of them would overflow
+    assert _sizes(huge) == (3, 4, 5)
+    for broken, error in [
+        ({**params, "b_h": np.array([0.0, np.nan, 0.0, 0.0])}, ValueError),
+        ({**params, "b_y": params["b_y"].astype(np.float32)}, TypeError),
+        ({**params, "W_hh": params["W_hh"][:3]}, ValueError),
+        ({k: v for k, v in params.items() if k != "b_y"}, ValueError),
+        ({**params, "W_xh": params["W_xh"].tolist()}, TypeError),
+    ]:
+        with pytest.raises(error):
+            _sizes(broken)
+        with pytest.raises(error):
+            bptt.check_params(broken)
+
+
+def test_quick_input_check_falls_back_to_the_full_one():
+    from bptt.algorithms.vectorised import _inputs
+
+    dense = np.ones((2, 3, 4))
+    assert _inputs(dense, 4, np.dtype(np.float64)) is dense
+    big = np.full((2, 3, 4), 1e308)  # a sum of them would overflow; every value is finite
+    assert _inputs(big, 4, np.dtype(np.float64)) is big
+    ids = np.array([[0, 3], [1, 2]])
+    assert _inputs(ids, 4, np.dtype(np.float64)) is ids
+    for bad, error in [
+        (ids + 1, ValueError),  # an id equal to D
+        (-ids - 1, ValueError),
+        (ids.astype(bool), TypeError),
+        (dense.astype(np.float32), TypeError),
+        (np.where(dense > 0, np.inf, 0.0), ValueError),
+        (np.ones((2, 3, 5)), ValueError),
+        (np.ones((0, 3, 4)), ValueError),
+    ]:
+        with pytest.raises(error):
+            _inputs(bad, 4, np.dtype(np.float64))

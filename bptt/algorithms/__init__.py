@@ -4,8 +4,10 @@ Full BPTT step by step (:mod:`~bptt.algorithms.stepwise`, Chapter 4) and vectori
 RNN (:mod:`~bptt.algorithms.vectorised`), the same on one plain loop
 (:mod:`~bptt.algorithms.loop`), truncated BPTT(k1, k2) (:mod:`~bptt.algorithms.truncation`,
 Chapter 6), ARTBP (:mod:`~bptt.algorithms.artbp`, Chapter 7), RTRL (:mod:`~bptt.algorithms.rtrl`,
-Chapter 7), online learning with any of them (:mod:`~bptt.algorithms.online`, Chapter 7) and
-checkpointed BPTT (:mod:`~bptt.algorithms.checkpointing`, Chapter 8). Algorithms may import the
+Chapters 7 and 11), UORO (:mod:`~bptt.algorithms.uoro`, Chapter 11), online learning with any of
+them (:mod:`~bptt.algorithms.online`, Chapter 7), checkpointed BPTT
+(:mod:`~bptt.algorithms.checkpointing`, Chapter 8) and BPTT through a diagonal linear recurrence by
+parallel scan (:mod:`~bptt.algorithms.scan`, Chapter 11). Algorithms may import the
 cells, the model pieces (params, readout, losses) and each other, never the application or the
 experiments.
 """
@@ -24,15 +26,26 @@ from bptt.algorithms.checkpointing import (
 from bptt.algorithms.loop import loss_and_grads_loop
 from bptt.algorithms.online import online_sgd
 from bptt.algorithms.rtrl import rtrl
+from bptt.algorithms.scan import (
+    LinearGrads,
+    ScanResult,
+    linear_recurrence,
+    linear_recurrence_backward,
+    scan_linear,
+    scan_linear_backward,
+)
 from bptt.algorithms.stepwise import backward_stepwise, forward_stepwise, loss_and_grads_stepwise
 from bptt.algorithms.truncation import TBPTTResult, tbptt, truncation_mask
+from bptt.algorithms.uoro import uoro
 from bptt.algorithms.vectorised import RNNCache, loss_and_grads, rnn_backward, rnn_forward
 
 __all__ = [
     "CheckpointedResult",
     "ConstantTruncation",
+    "LinearGrads",
     "PowerLawTruncation",
     "RNNCache",
+    "ScanResult",
     "Schedule",
     "TBPTTResult",
     "artbp",
@@ -41,6 +54,8 @@ __all__ = [
     "forward_stepwise",
     "hsm_cost_table",
     "ism_cost_table",
+    "linear_recurrence",
+    "linear_recurrence_backward",
     "loss_and_grads",
     "loss_and_grads_checkpointed",
     "loss_and_grads_loop",
@@ -51,6 +66,9 @@ __all__ = [
     "rnn_backward",
     "rnn_forward",
     "rtrl",
+    "scan_linear",
+    "scan_linear_backward",
     "tbptt",
     "truncation_mask",
+    "uoro",
 ]

@@ -1,9 +1,9 @@
-"""Online SGD on one stream with a choice of gradient algorithm (Chapter 7).
+"""Online SGD on one stream with a choice of gradient algorithm (Chapter 7; UORO in Chapter 11).
 
-The learner walks the stream once. Whenever the algorithm has a gradient (every step for RTRL, every
-``k1`` steps for truncated BPTT, at each random cut for ARTBP), it takes an SGD step on the
-parameters being trained, in place, and the stream continues with the new parameters. Running the
-same stream with different algorithms shows what their gradients do to learning.
+The learner walks the stream once. Whenever the algorithm has a gradient (every step for RTRL and
+UORO, every ``k1`` steps for truncated BPTT, at each random cut for ARTBP), it takes an SGD step on
+the parameters being trained, in place, and the stream continues with the new parameters. Running
+the same stream with different algorithms shows what their gradients do to learning.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from bptt.algorithms.artbp import TruncationSchedule, artbp
 from bptt.algorithms.rtrl import rtrl
 from bptt.algorithms.stepwise import LossFn
 from bptt.algorithms.truncation import TBPTTResult, check_truncation, tbptt
+from bptt.algorithms.uoro import uoro
 from bptt.cells import TANH, Cell, Params
 from bptt.losses import softmax_cross_entropy
 
 
 @dataclass(frozen=True)
 class RTRL:
-    """Exact online gradient by forward-mode accumulation (needs a cell with ``step_tangent``)."""
+    """Exact online gradient by forward-mode accumulation, :func:`bptt.rtrl` (any cell)."""
 
     @property
     def label(self) -> str:
@@ -62,7 +63,17 @@ class ARTBP:
         return self.name
 
 
-Method = RTRL | TBPTT | ARTBP
+@dataclass(frozen=True)
+class UORO:
+    """UORO's unbiased rank-one estimate of RTRL's gradient, :func:`bptt.uoro` (Chapter 11)."""
+
+    @property
+    def label(self) -> str:
+        """Name for plots and tables."""
+        return "UORO"
+
+
+Method = RTRL | TBPTT | ARTBP | UORO
 
 
 class _DivergedError(Exception):
@@ -106,8 +117,10 @@ def _check_online(
     track: Callable[[Params], float] | None,
 ) -> tuple[list[str], Callable[[Params], float]]:
     """Check ``method`` and ``trainable``; return the trainable names and the tracker."""
-    if not isinstance(method, RTRL | TBPTT | ARTBP):
-        raise TypeError(f"method must be RTRL(), TBPTT(k1, k2) or ARTBP(schedule), got {method!r}")
+    if not isinstance(method, RTRL | TBPTT | ARTBP | UORO):
+        raise TypeError(
+            f"method must be RTRL(), TBPTT(k1, k2), ARTBP(schedule) or UORO(), got {method!r}"
+        )
     names = list(params) if trainable is None else list(trainable)
     unknown = [k for k in names if k not in params]
     if unknown:
@@ -150,7 +163,7 @@ def online_sgd(
     ----------
     params, inputs, targets, h0, cell, loss
         The model and the stream, as for :func:`bptt.tbptt`.
-    method : RTRL, TBPTT or ARTBP
+    method : RTRL, TBPTT, ARTBP or UORO
         Which gradient algorithm feeds the updates.
     learning_rate : float
         SGD step size.
@@ -162,14 +175,14 @@ def online_sgd(
     trainable : sequence of str, optional
         Names of the parameters to update (default: all).
     rng : numpy.random.Generator or int
-        Source of ARTBP's truncation draws.
+        Source of ARTBP's truncation draws and of UORO's random signs.
     track : callable, optional
         ``track(params) -> float`` recorded after each update (default: the global norm of the
         trainable parameters).
     divergence : float
         Stop, and report divergence, when a trainable parameter's absolute value exceeds it.
 
-    Explained in Chapter 7.
+    Explained in Chapter 7 (UORO in Chapter 11).
     """
     names, track = _check_online(params, method, trainable, track)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)
@@ -197,6 +210,10 @@ def online_sgd(
         result: TBPTTResult
         if isinstance(method, RTRL):
             result = rtrl(params, inputs, targets, h0=h0, cell=cell, loss=loss, update=update)
+        elif isinstance(method, UORO):
+            result = uoro(
+                params, inputs, targets, h0=h0, cell=cell, loss=loss, update=update, rng=rng
+            )
         elif isinstance(method, TBPTT):
             k1, k2 = method.k1, method.k2
             result = tbptt(

@@ -1,7 +1,9 @@
-"""Real-time recurrent learning (RTRL): exact online gradients by forward accumulation (Chapter 7).
+"""Real-time recurrent learning (RTRL): exact online gradients by forward accumulation.
 
-BPTT accumulates ``dL/dh_t`` backward in time; RTRL carries the sensitivity ``S_t = dh_t/dtheta``
-forward with the state instead, so every step's gradient is available when the step is taken.
+BPTT accumulates ``delta_t = dL/dh_t`` backward in time; RTRL carries the sensitivity
+``S_t = dh_t/dtheta`` forward with the state instead, so every step's gradient is available when
+the step is taken. Introduced in Chapter 7 (on one parameter); explained for any cell in
+Chapter 11.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from bptt import _checks
 from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
 from bptt.algorithms.truncation import TBPTTResult, UpdateFn
 from bptt.cells import Params, hidden, hidden_backward
+from bptt.cells.base import param_size, step_jacobians, unflatten_params
 from bptt.losses import squared_error
 from bptt.params import zeros_like_params
 from bptt.readout import readout_backward, readout_forward
@@ -31,34 +34,49 @@ def rtrl(
 ) -> TBPTTResult:
     """Exact online gradients by forward-mode accumulation (real-time recurrent learning).
 
-    Carries the sensitivity ``S_t = dh_t/dtheta`` forward with the state (``cell.step_tangent``),
+    Carries, for every example, the sensitivity ``S_t = dh_t/dtheta`` ``(B, S, P)`` of the state
+    to all P entries of the cell's parameters, forward with the state::
+
+        S_t = J_t S_{t-1} + dF/dtheta,    S_0 = 0,    dl_t/dtheta = S_t^T dl_t/dh_t,
+
     so the gradient of each step's loss is available at once, with no backward pass and no stored
-    past: ``dl_t/dtheta = S_t^T dl_t/dh_t``. ``update(grads, t)`` is called after every step.
-    Without updates the summed gradients equal full BPTT's exactly; with updates the carried
-    derivative mixes past parameter values, as in any online RTRL. The cost per step is that of
-    propagating one tangent per parameter entry: affordable here (one parameter), prohibitive for
-    large networks (H^2 entries, each with an (H,) tangent). Explained in Chapter 7.
+    past. ``update(grads, t)`` is called after every step. Without updates the summed gradients
+    equal full BPTT's exactly; with updates the carried derivative mixes past parameter values,
+    as in any online RTRL.
+
+    The step's two Jacobians come from :func:`bptt.cells.base.step_jacobians`: in closed form for
+    the tanh cell, and built from ``step_backward`` VJPs (row i of ``J_t`` and of ``dF/dtheta`` is
+    the VJP with ``e_i``) for any other cell. VJPs rather than a forward-mode step written for
+    every cell: every cell already has an exact, tested ``step_backward``, so RTRL runs on all of
+    them (GRU, LSTM, any new cell) with no new derivative to derive and get wrong; the closed form
+    is only a speed-up. A linear cell may instead define ``step_tangent(params, x, S_prev)``
+    (the influence-balancing cell does), used as is.
+
+    The cost is what makes RTRL rare: for a dense tanh RNN, ``S_t`` has ``S P ~ H^3`` entries
+    per example and ``J_t S_{t-1}`` costs ``H^2 P ~ H^4`` per step. Explained in Chapter 11
+    (introduced in Chapter 7).
     """
-    if not hasattr(cell, "step_tangent"):
-        raise TypeError(f"rtrl needs a cell with step_tangent (e.g. InfluenceCell), got {cell!r}")
-    if len(cell.param_names) != 1:
-        raise ValueError(f"rtrl supports cells with one parameter array, got {cell.param_names}")
-    name = cell.param_names[0]
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
     check_update(update)
-    (T, B), H = x.shape[:2], h.shape[1]
-    S = np.zeros((B, H, params[name].size), dtype=h.dtype)  # S_0 = 0
+    (T, B), S_width = x.shape[:2], h.shape[1]
+    P = param_size(cell, params)
+    tangent_step = getattr(cell, "step_tangent", None)
+    S = np.zeros((B, S_width, P), dtype=h.dtype)  # S_0 = 0
     total = zeros_like_params(params)
     step_losses = np.empty(T)
     for t in range(T):
-        S = cell.step_tangent(params, x[t], S)  # S_t = J_t S_{t-1} + local
+        if tangent_step is not None:
+            S = tangent_step(params, x[t], S)  # the cell advances S_t itself
+        else:
+            J, local = step_jacobians(cell, params, h, x[t])
+            S = np.matmul(J, S) + local  # S_t = J_t S_{t-1} + dF/dtheta
         h, _ = cell.step(params, h, x[t])
-        visible = hidden(cell, h)  # what the readout reads (the state itself for these cells)
+        visible = hidden(cell, h)  # what the readout reads
         step_losses[t], doutput = loss(readout_forward(params, visible), targets[t])
         dh, grads = readout_backward(params, visible, doutput)  # dh: dl_t/dh_t
         dh = hidden_backward(cell, dh)
-        dtheta = np.einsum("bi,bid->d", dh, S)  # S_t^T dl_t/dh_t
-        grads[name] = dtheta.reshape(params[name].shape)
+        dtheta = np.einsum("bi,bip->p", dh, S)  # S_t^T dl_t/dh_t, summed over the batch
+        grads.update(unflatten_params(cell, params, dtheta))
         for k, g in grads.items():
             total[k] += g
         if update is not None:

@@ -3,12 +3,15 @@
 Everything that does not depend on the previous hidden state is done for all time steps at once:
 the input projection ``W_xh x_t + b_h``, the readout, the loss, and every weight gradient are single
 matrix products over ``T * B`` rows. Only the recurrence itself, which must go step by step, is a
-Python loop. :func:`bptt.loss_and_grads_stepwise` is the plain per-step version that the derivation
-of Chapter 2 maps to line by line; the tests hold the two equal to 1e-12.
+Python loop, of three numpy calls per step forward and three backward.
+:func:`bptt.loss_and_grads_stepwise` is the plain per-step version that the derivation of Chapter 2
+maps to line by line; the tests hold the two equal to 1e-12. Appendix A2 measures where the time of
+a pass goes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,60 @@ from bptt.cells import Params
 from bptt.losses import softmax_cross_entropy
 from bptt.params import check_inputs, check_params, prepare_h0
 from bptt.readout import readout_forward
+
+_NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
+
+DERIV_BLOCK = 2**12
+"""Most numbers in one block of ``tanh'`` values in :func:`rnn_backward` (32 KiB in float64):
+small enough to stay in the processor's cache and within the memory model's tolerance (Ch. 7)."""
+
+
+def _finite(arrays: list[np.ndarray]) -> bool:
+    """True if every element is finite: a NaN makes ``max`` NaN, an infinity ``max`` or ``min``.
+
+    Two reductions per array, with no temporary array and no overflow (a sum could overflow).
+    """
+    return all(math.isfinite(a.max()) and math.isfinite(a.min()) for a in arrays)
+
+
+def _sizes(params: Any) -> tuple[int, int, int]:
+    """``check_params(params)`` for the tanh cell, with a fast path for well-formed parameters.
+
+    At batch size 1 a whole pass takes a few hundred microseconds, and the general check (the
+    cell protocol, an element-wise finiteness test per array) took a sixth of it (Appendix A2).
+    Parameters that pass the tests below are valid; anything else goes through
+    :func:`bptt.params.check_params`, which accepts it or raises the error that names the problem.
+    """
+    if type(params) is dict and len(params) == len(_NAMES) and all(k in params for k in _NAMES):
+        arrays = [params[k] for k in _NAMES]
+        if all(type(a) is np.ndarray for a in arrays):
+            W_xh, W_hy = arrays[0], arrays[3]
+            dtype = W_xh.dtype
+            if dtype.kind == "f" and W_xh.ndim == 2 and W_hy.ndim == 2:
+                (H, D), V = W_xh.shape, W_hy.shape[0]
+                shapes = ((H, D), (H, H), (H,), (V, H), (V,))
+                if (
+                    all(a.dtype == dtype for a in arrays)
+                    and all(a.shape == s for a, s in zip(arrays, shapes, strict=True))
+                    and H * D * V > 0
+                    and _finite(arrays)
+                ):
+                    return D, H, V
+    D, H, V = check_params(params)
+    return D, H, V
+
+
+def _inputs(inputs: Any, D: int, dtype: np.dtype[Any]) -> np.ndarray:
+    """``check_inputs(inputs, D, dtype)`` with a fast path for arrays that are plainly valid."""
+    if type(inputs) is np.ndarray and inputs.size > 0:
+        if inputs.ndim == 3:
+            valid = inputs.dtype == dtype and inputs.shape[2] == D and _finite([inputs])
+        else:
+            ids = inputs.ndim == 2 and inputs.dtype.kind in "iu"
+            valid = ids and inputs.min() >= 0 and inputs.max() < D
+        if valid:
+            return inputs
+    return check_inputs(inputs, D, dtype)
 
 
 @dataclass
@@ -72,12 +129,12 @@ def rnn_forward(
 
     Explained in Chapter 1; vectorisation in Chapter 4.
     """
-    D, H, _ = check_params(params)
+    D, H, V = _sizes(params)
     dtype = params["W_hh"].dtype
-    x = check_inputs(inputs, D, dtype)
+    x = _inputs(inputs, D, dtype)
     T, B = x.shape[:2]
     hs = np.empty((T + 1, B, H), dtype=dtype)
-    hs[0] = prepare_h0(h0, B, H, dtype, steps=T)
+    hs[0] = 0.0 if h0 is None else prepare_h0(h0, B, H, dtype, steps=T)
 
     # All input projections at once: a gather of W_xh's columns for token ids (the product with a
     # one-hot vector), one (T*B, D) x (D, H) product for dense inputs.
@@ -87,16 +144,29 @@ def rnn_forward(
         pre = (x.reshape(T * B, D) @ params["W_xh"].T).reshape(T, B, H)
     pre += params["b_h"]
 
-    # The loop writes into preallocated arrays (out=, +=): no new array per step.
-    W_hh_T = params["W_hh"].T
-    recurrent = np.empty((B, H), dtype=dtype)
-    for t in range(T):  # the only sequential part: h_t needs h_{t-1}
-        np.matmul(hs[t], W_hh_T, out=recurrent)
-        pre[t] += recurrent
-        np.tanh(pre[t], out=hs[t + 1])
+    # The only sequential part: h_t needs h_{t-1}. Three numpy calls per step, each writing into
+    # an existing array (positional out), on rows taken by iteration rather than by indexing. At
+    # B = 1 a step is a few microseconds, so call overhead counts (Appendix A2): the array method
+    # .dot calls BLAS with less of it than np.dot, and np.matmul has the most.
+    W_hh, add, tanh = params["W_hh"], np.add, np.tanh
+    if B == 1:  # one sequence: matrix-vector products W_hh h_{t-1} on 1-D rows
+        recurrent = np.empty(H, dtype=dtype)
+        product = W_hh.dot
+        for h_prev, a, h in zip(hs[:-1, 0], pre[:, 0], hs[1:, 0], strict=True):
+            product(h_prev, recurrent)
+            add(a, recurrent, a)
+            tanh(a, h)
+    else:  # rows: h_{t-1} W_hh^T, on the transposed view (a row-major copy of W_hh^T is faster
+        # at large B, but BLAS then sums in another order, and in a chaotic network those
+        # rounding differences grow over the steps: the plain versions use the view, Chapter 4)
+        W_hh_T = W_hh.T
+        recurrent = np.empty((B, H), dtype=dtype)
+        for h_prev, a, h in zip(hs[:-1], pre, hs[1:], strict=True):
+            h_prev.dot(W_hh_T, recurrent)
+            add(a, recurrent, a)
+            tanh(a, h)
     # The readout of all steps as one (T*B, H) x (H, V) product. numpy multiplies a stack
     # (T, B, H) @ (H, V) one (B, H) slice at a time; the flat 2-D product is a single BLAS call.
-    V = params["W_hy"].shape[0]
     outputs = readout_forward(params, hs[1:].reshape(T * B, H)).reshape(T, B, V)
     return outputs, RNNCache(inputs=x, hs=hs, pre=pre)
 
@@ -144,7 +214,13 @@ def rnn_backward(
     hs, x = cache.hs, cache.inputs
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     V, D = params["W_hy"].shape[0], params["W_xh"].shape[1]
-    doutputs = _checks.float_array("doutputs", doutputs, shape=(T, B, V), layout="(T, B, V)")
+    if not (
+        type(doutputs) is np.ndarray
+        and doutputs.shape == (T, B, V)
+        and doutputs.dtype.kind == "f"
+        and _finite([doutputs])
+    ):
+        doutputs = _checks.float_array("doutputs", doutputs, shape=(T, B, V), layout="(T, B, V)")
     dtype = params["W_hh"].dtype
 
     rows_h = hs[1:].reshape(T * B, H)
@@ -160,19 +236,27 @@ def rnn_backward(
     dh_next = np.zeros((B, H), dtype=dtype)
     if dh_last is not None:
         dh_next[...] = _checks.float_array("dh_last", dh_last, shape=(B, H), layout="(B, H)")
-    # The loop works in place (+=, *=, out=) on small preallocated buffers: no array is created
-    # per step. tanh' = 1 - h_t**2 is also computed per step, into one (B, H) buffer that stays in
-    # the processor's cache; as one (T, B, H) array it would be fresh memory to map and zero, then
-    # streamed through memory twice (Appendix A2 measures the difference).
-    tanh_deriv = np.empty((B, H), dtype=dtype)
-    W_hh = params["W_hh"]
-    for t in range(T - 1, -1, -1):
-        delta = dpre[t]
-        delta += dh_next  # delta_t: direct term plus what flows back from step t+1
-        np.square(hs[t + 1], out=tanh_deriv)
-        np.subtract(1.0, tanh_deriv, out=tanh_deriv)
-        delta *= tanh_deriv
-        np.matmul(delta, W_hh, out=dh_next)
+    # tanh' = 1 - h_t**2 is computed for a block of steps at a time, two calls per block, into one
+    # buffer of at most DERIV_BLOCK numbers that stays in the processor's cache; as one (T, B, H)
+    # array it would be fresh memory to map and zero, then streamed through memory twice
+    # (Appendix A2 measures the difference). The loop then makes three calls per step, in place,
+    # on rows taken by iteration, as the forward loop does; at B = 1 the rows are 1-D vectors.
+    steps = max(1, min(T, DERIV_BLOCK // (B * H)))
+    tanh_derivs = np.empty((steps, B, H), dtype=dtype)
+    W_hh, add, multiply = params["W_hh"], np.add, np.multiply
+    one = B == 1
+    dh = dh_next[0] if one else dh_next
+    for stop in range(T, 0, -steps):
+        start = max(0, stop - steps)
+        block = tanh_derivs[: stop - start]
+        np.square(hs[start + 1 : stop + 1], out=block)
+        np.subtract(1.0, block, out=block)
+        deltas = dpre[start:stop, 0] if one else dpre[start:stop]
+        derivs = block[:, 0] if one else block
+        for delta, tanh_deriv in zip(deltas[::-1], derivs[::-1], strict=True):
+            add(delta, dh, delta)  # delta_t: direct term plus what flows back from step t+1
+            multiply(delta, tanh_deriv, delta)  # g_t = dL/dpre_t
+            delta.dot(W_hh, dh)  # W_hh^T g_t (in row form), carried to step t - 1
 
     rows_dpre = dpre.reshape(T * B, H)
     grads["W_hh"] = rows_dpre.T @ hs[:-1].reshape(T * B, H)
@@ -185,6 +269,28 @@ def rnn_backward(
         grads["W_xh"] = rows_dpre.T @ x.reshape(T * B, D)
     ordered = {k: grads[k] for k in params}
     return ordered, dh_next
+
+
+def _cross_entropy_in_place(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """:func:`bptt.softmax_cross_entropy` with ``overwrite_logits=True``, for checked arguments.
+
+    The same operations in the same order, so the same numbers to the last bit (tested), with
+    flat indices instead of ``take_along_axis``/``put_along_axis`` and no argument checks: those
+    cost tens of microseconds, a tenth of a whole pass at batch size 1 (Appendix A2).
+    ``logits`` ``(T, B, V)`` comes from :func:`rnn_forward`; ``targets`` are valid ids ``(T, B)``.
+    """
+    T, B, V = logits.shape
+    work = logits.reshape(T * B, V)
+    rows, cols = np.arange(T * B), targets.reshape(-1)
+    work -= work.max(axis=-1, keepdims=True)  # log-sum-exp: exp of the shifted scores is <= 1
+    picked = work[rows, cols]  # shifted score of each target
+    np.exp(work, out=work)
+    sums = work.sum(axis=-1, keepdims=True)
+    loss = -(float(picked.sum()) - float(np.log(sums).sum())) / B
+    work /= sums  # probabilities p
+    work[rows, cols] -= 1.0
+    work /= B
+    return loss, logits
 
 
 def loss_and_grads(
@@ -220,7 +326,7 @@ def loss_and_grads(
     Explained in Chapter 4, derived in Chapter 2, checked in Chapter 5.
     """
     outputs, cache = rnn_forward(params, inputs, h0)
-    T, B = cache.hs.shape[0] - 1, cache.hs.shape[1]
+    T, B, V = outputs.shape
     targets = np.asarray(targets)
     if targets.shape != (T, B):
         raise ValueError(
@@ -229,7 +335,10 @@ def loss_and_grads(
         )
     # The outputs and the cache are private to this call, so the loss's gradient is computed in
     # the outputs' array and dL/da in the pre-activations': no new (T, B, V) or (T, B, H) array.
-    loss, doutputs = softmax_cross_entropy(outputs, targets, overwrite_logits=True)
+    if targets.dtype.kind in "iu" and targets.min() >= 0 and targets.max() < V:
+        loss, doutputs = _cross_entropy_in_place(outputs, targets)
+    else:  # the general function, which raises the error that names the problem
+        loss, doutputs = softmax_cross_entropy(outputs, targets, overwrite_logits=True)
     _checks.finite_scalar("loss", loss)
     grads, _ = rnn_backward(params, cache, doutputs, overwrite_cache=True)
     return loss, grads, cache.hs[-1].copy()

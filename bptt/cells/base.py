@@ -46,6 +46,14 @@ class Cell(Protocol):
     :func:`hidden_backward` (``S = H``, the identity), so the algorithms, which call those
     functions and never the methods directly, run every cell unchanged, at no extra cost for a
     cell whose state is h.
+
+    **Forward mode (optional).** The forward-mode algorithms, RTRL and UORO (Chapter 11), need
+    derivatives of a step pushed *forward*. They call :func:`state_jvp` (``J_t v``) and
+    :func:`step_jacobians` (``J_t`` and ``dF/dtheta`` per example), whose defaults build them
+    exactly from ``step_backward``, so every cell runs; a cell may define the methods of the same
+    names to do it cheaper (the tanh cell defines both, the GRU and the LSTM ``state_jvp``), and
+    a linear cell may define ``step_tangent(params, x, S_prev) -> S_t`` to advance RTRL's
+    sensitivity itself.
     """
 
     @property
@@ -102,6 +110,99 @@ def hidden_backward(cell: Cell, dh: np.ndarray) -> np.ndarray:
     """
     method = getattr(cell, "hidden_backward", None)
     return dh if method is None else cast(np.ndarray, method(dh))
+
+
+def param_size(cell: Cell, params: Params) -> int:
+    """P, the number of entries of ``cell``'s parameters (the readout's not counted).
+
+    Forward-mode algorithms (:func:`bptt.rtrl`, :func:`bptt.uoro`) flatten the cell's parameters
+    into one vector of P entries, in the order of ``cell.param_names``. Explained in Chapter 11.
+    """
+    return sum(int(np.size(params[name])) for name in cell.param_names)
+
+
+def flatten_params(cell: Cell, grads: Params) -> np.ndarray:
+    """The cell's entries of ``grads`` as one vector ``(P,)``, in ``cell.param_names`` order.
+
+    Explained in Chapter 11.
+    """
+    return np.concatenate([np.ravel(grads[name]) for name in cell.param_names])
+
+
+def unflatten_params(cell: Cell, params: Params, flat: np.ndarray) -> Params:
+    """The inverse of :func:`flatten_params`: arrays shaped like ``params``' cell entries.
+
+    Explained in Chapter 11.
+    """
+    out: Params = {}
+    start = 0
+    for name in cell.param_names:
+        shape = np.shape(params[name])
+        size = int(np.prod(shape, dtype=int))
+        out[name] = flat[start : start + size].reshape(shape)
+        start += size
+    return out
+
+
+def state_jacobian(cell: Cell, params: Params, cache: Any, batch: int, size: int) -> np.ndarray:
+    """The step Jacobian ``J_t = dh_t/dh_{t-1}`` of every example, ``(B, S, S)``, from S VJPs.
+
+    Row i of ``J_t`` is ``e_i^T J_t``: one ``step_backward`` with ``dh = e_i`` for every example
+    at once (the state derivative of a batch is per example). Explained in Chapter 11.
+    """
+    dtype = np.result_type(*(params[name].dtype for name in cell.param_names))
+    J = np.empty((batch, size, size), dtype=dtype)
+    for i in range(size):
+        e = np.zeros((batch, size), dtype=dtype)
+        e[:, i] = 1.0
+        J[:, i, :] = cell.step_backward(params, cache, e)[0]
+    return J
+
+
+def state_jvp(cell: Cell, params: Params, cache: Any, v: np.ndarray) -> np.ndarray:
+    """``J_t v`` for a tangent ``v`` ``(B, S)`` of the previous state: forward mode in the state.
+
+    ``cell.state_jvp(params, cache, v)`` if the cell defines it (the tanh cell, the GRU and the
+    LSTM do, at about the cost of one step, O(B H^2)); else the product with the Jacobian built
+    by :func:`state_jacobian` from S backward steps (exact, but S times dearer). Explained in
+    Chapter 11.
+    """
+    method = getattr(cell, "state_jvp", None)
+    if method is not None:
+        return cast(np.ndarray, method(params, cache, v))
+    J = state_jacobian(cell, params, cache, v.shape[0], v.shape[1])
+    result: np.ndarray = np.einsum("bij,bj->bi", J, v)
+    return result
+
+
+def step_jacobians(
+    cell: Cell, params: Params, h_prev: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two Jacobians of one step for every example: ``J_t`` ``(B, S, S)`` and
+    ``dF/dtheta`` ``(B, S, P)`` (the local derivative of ``h_t`` with ``h_{t-1}`` held fixed).
+
+    ``cell.step_jacobians(params, h_prev, x)`` if the cell defines it (the tanh cell writes both
+    in closed form); else both come from backward steps, which every cell has: row i of each is
+    the VJP with ``e_i``. ``step_backward`` sums the parameter gradient over the batch, so the
+    default runs every example on its own (B S backward steps of batch 1): exact for any cell,
+    and fine for the small systems RTRL is affordable on. Explained in Chapter 11.
+    """
+    method = getattr(cell, "step_jacobians", None)
+    if method is not None:
+        J_m, dF_m = method(params, h_prev, x)
+        return cast(np.ndarray, J_m), cast(np.ndarray, dF_m)
+    B, S = h_prev.shape
+    P = param_size(cell, params)
+    _, cache = cell.step(params, h_prev, x)
+    J = state_jacobian(cell, params, cache, B, S)
+    dF = np.empty((B, S, P), dtype=J.dtype)
+    for b in range(B):
+        _, cache_b = cell.step(params, h_prev[b : b + 1], x[b : b + 1])
+        for i in range(S):
+            e = np.zeros((1, S), dtype=J.dtype)
+            e[0, i] = 1.0
+            dF[b, i] = flatten_params(cell, cell.step_backward(params, cache_b, e)[1])
+    return J, dF
 
 
 def check_cell(cell: Any) -> Cell:

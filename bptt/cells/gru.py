@@ -140,6 +140,22 @@ class GRUCell:
         dx = da_z @ p["W_xz"] + da_r @ p["W_xr"] + da_n @ p["W_xn"]
         return dh_prev, grads, dx
 
+    def state_jvp(self, params: Params, cache: Any, v: np.ndarray) -> np.ndarray:
+        """Forward mode in the state: ``J_t v`` for a tangent ``v`` ``(B, H)`` of ``h_{t-1}``.
+
+        The step differentiated along ``v``: each gate's pre-activation moves by
+        ``W_h* v``, and ``h_t = (1 - z) n + z h_{t-1}`` by
+        ``dz * (h_{t-1} - n) + (1 - z) * dn + z * v``. Three products with ``(H, H)``
+        matrices, O(B H^2), what UORO needs per step. Explained in Chapter 11.
+        """
+        p = params
+        _, h_prev, r, z, n, hn = cache
+        dr = (v @ p["W_hr"].T) * r * (1.0 - r)
+        dz = (v @ p["W_hz"].T) * z * (1.0 - z)
+        dn = (1.0 - n * n) * (dr * hn + r * (v @ p["W_hn"].T))
+        result: np.ndarray = dz * (h_prev - n) + (1.0 - z) * dn + z * v
+        return result
+
 
 GRU = GRUCell()
 """The shared instance of :class:`GRUCell`: pass ``cell=bptt.GRU`` to any algorithm."""

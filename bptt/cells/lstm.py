@@ -196,6 +196,29 @@ class LSTMCell:
             grads[f"b_{gate}"] = da[gate].sum(axis=0)
         return dstate, {name: grads[name] for name in self.param_names}, dx
 
+    def state_jvp(self, params: Params, cache: Any, v: np.ndarray) -> np.ndarray:
+        """Forward mode in the state: ``J_t v`` for a tangent ``v`` ``(B, 2H)``, ``[v_h, v_c]``.
+
+        Each gate's pre-activation moves by its recurrent weight times ``v_h``; then the cell
+        state moves by ``dc = df c_prev + f v_c + di g + i dg`` and the output by
+        ``dh = do tanh(c_t) + o (1 - tanh(c_t)^2) dc``; the result is ``[dh, dc]``. Four
+        products with ``(H, H)`` matrices, O(B H^2), what UORO needs per step. Explained in
+        Chapter 11.
+        """
+        p = params
+        _, _, c_prev, i, f, g, o, tanh_c = cache
+        H = i.shape[1]
+        vh, vc = v[:, :H], v[:, H:]
+        di = (vh @ p["W_hi"].T) * i * (1.0 - i)
+        df = (vh @ p["W_hf"].T) * f * (1.0 - f)
+        dg = (vh @ p["W_hg"].T) * (1.0 - g * g)
+        do = (vh @ p["W_ho"].T) * o * (1.0 - o)
+        dc = df * c_prev + f * vc + di * g + i * dg
+        out = np.empty_like(v, dtype=dc.dtype)
+        out[:, :H] = do * tanh_c + o * (1.0 - tanh_c * tanh_c) * dc
+        out[:, H:] = dc
+        return out
+
 
 LSTM = LSTMCell()
 """The shared instance of :class:`LSTMCell` (forget-gate bias 1.0): ``cell=bptt.LSTM``."""

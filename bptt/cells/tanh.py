@@ -73,6 +73,37 @@ class TanhCell:
         grads = {"W_xh": dpre.T @ x, "W_hh": dpre.T @ h_prev, "b_h": dpre.sum(axis=0)}
         return dpre @ params["W_hh"], grads, dpre @ params["W_xh"]
 
+    def state_jvp(self, params: Params, cache: Any, v: np.ndarray) -> np.ndarray:
+        """Forward mode in the state: ``J_t v = (1 - h_t**2) * (W_hh v)`` for a batch ``(B, H)``.
+
+        One product with ``W_hh``, O(B H^2): what UORO pays per step. Explained in Chapter 11.
+        """
+        _, _, h = cache
+        result: np.ndarray = (1.0 - h * h) * (v @ params["W_hh"].T)
+        return result
+
+    def step_jacobians(
+        self, params: Params, h_prev: np.ndarray, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``J_t = diag(1 - h_t**2) W_hh`` ``(B, H, H)`` and ``dh_t/dtheta`` ``(B, H, P)``.
+
+        With ``d = 1 - h_t**2``: ``dh_i/dW_xh[j, k] = d_i [i = j] x_k``, the same with
+        ``h_{t-1}`` for ``W_hh``, and ``dh_i/db_h[j] = d_i [i = j]``; the columns follow
+        ``param_names`` (each array flattened row by row). Explained in Chapter 11.
+        """
+        h, _ = self.step(params, h_prev, x)
+        d = 1.0 - h * h  # (B, H)
+        B, H = d.shape
+        eye = np.eye(H, dtype=d.dtype)
+        local = d[:, :, None] * eye  # (B, H, H): d_i [i = j]
+        parts = [
+            (local[:, :, :, None] * x[:, None, None, :]).reshape(B, H, -1),
+            (local[:, :, :, None] * h_prev[:, None, None, :]).reshape(B, H, -1),
+            local,
+        ]
+        J: np.ndarray = d[:, :, None] * params["W_hh"][None]
+        return J, np.concatenate(parts, axis=2)
+
 
 TANH = TanhCell()
 """The shared instance of :class:`TanhCell` used as every algorithm's default cell."""

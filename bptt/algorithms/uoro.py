@@ -1,0 +1,115 @@
+"""Unbiased Online Recurrent Optimization (UORO): RTRL's sensitivity, estimated with rank one.
+
+RTRL (:mod:`bptt.algorithms.rtrl`) carries ``S_t = dh_t/dtheta``, ``S P`` numbers per example,
+and pays ``O(H^4)`` per step for a tanh RNN. UORO (Tallec and Ollivier, 2018) carries two vectors
+instead, ``h~_t`` (state-sized) and ``theta~_t`` (parameter-sized), whose outer product is an
+unbiased estimate of ``S_t``::
+
+    h~_t      = rho0 J_t h~_{t-1} + rho1 nu_t
+    theta~_t  = theta~_{t-1} / rho0 + nu_t^T (dF/dtheta) / rho1,
+
+with ``nu_t`` a vector of independent random signs. Given the past, ``E[nu nu^T] = I`` and the
+cross terms have mean zero, so ``E[h~_t theta~_t^T] = J_t S_{t-1} + dF/dtheta = S_t`` whenever
+``h~_{t-1} theta~_{t-1}^T`` was unbiased for ``S_{t-1}``. One step costs one forward-mode
+product ``J_t h~`` (:func:`bptt.cells.base.state_jvp`) and one backward step: ``O(H^2)`` for a
+tanh RNN. Explained in Chapter 11.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bptt import _checks
+from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
+from bptt.algorithms.truncation import TBPTTResult, UpdateFn
+from bptt.cells import Params, hidden, hidden_backward
+from bptt.cells.base import flatten_params, param_size, state_jvp, unflatten_params
+from bptt.losses import squared_error
+from bptt.params import as_generator, zeros_like_params
+from bptt.readout import readout_backward, readout_forward
+
+EPSILON = 1e-7
+"""Added to both norms of each scaling ``rho``, so that ``0 / 0`` (at the start) gives 1."""
+
+
+def uoro_scalings(
+    theta_tilde: np.ndarray, j_h_tilde: np.ndarray, local: np.ndarray, nu: np.ndarray
+) -> tuple[float, float]:
+    """The variance-reducing scalings of Tallec and Ollivier (2018):
+
+    ``rho0 = sqrt(||theta~|| / ||J h~||)`` and ``rho1 = sqrt(||nu^T dF/dtheta|| / ||nu||)``,
+    each norm plus :data:`EPSILON`. They balance the two factors of each outer product, which
+    minimises the variance the product adds; neither changes sign with ``nu``, so the estimate
+    stays unbiased. Explained in Chapter 11.
+    """
+    rho0 = np.sqrt((np.linalg.norm(theta_tilde) + EPSILON) / (np.linalg.norm(j_h_tilde) + EPSILON))
+    rho1 = np.sqrt((np.linalg.norm(local) + EPSILON) / (np.linalg.norm(nu) + EPSILON))
+    return float(rho0), float(rho1)
+
+
+def uoro(
+    params: Params,
+    inputs: Any,
+    targets: Any,
+    *,
+    cell: Any,
+    h0: np.ndarray | None = None,
+    loss: LossFn = squared_error,
+    update: UpdateFn | None = None,
+    rng: np.random.Generator | int = 0,
+) -> TBPTTResult:
+    """Online gradients from UORO's rank-one estimate ``S_t ~ h~_t theta~_t^T``.
+
+    Parameters
+    ----------
+    params, inputs, targets, cell, h0, loss, update
+        As for :func:`bptt.rtrl`: ``update(grads, t)`` is called after every step with the
+        estimate of ``dl_t/dtheta``.
+    rng : numpy.random.Generator or int
+        Source of the random signs ``nu_t``.
+
+    Returns
+    -------
+    TBPTTResult
+        ``grads`` is the sum of the per-step estimates. For the cell's parameters it is random,
+        with mean the full BPTT gradient (at fixed parameters); the readout's is exact.
+
+    Notes
+    -----
+    A batch is one system whose state stacks the examples' states: ``h~`` is ``(B, S)``, with
+    signs drawn independently for every example, and ``theta~`` one ``(P,)`` vector, so that
+    ``nu^T dF/dtheta`` is the batch-summed parameter gradient one ``step_backward`` returns.
+    Each step: the cell's step, ``J_t h~`` (:func:`bptt.cells.base.state_jvp`), one backward
+    step; the carried memory is ``B S + P`` numbers, against RTRL's ``B S P``.
+    Explained in Chapter 11.
+    """
+    x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
+    check_update(update)
+    gen = as_generator(rng)
+    (T, B), S_width = x.shape[:2], h.shape[1]
+    h_tilde = np.zeros((B, S_width), dtype=h.dtype)
+    theta_tilde = np.zeros(param_size(cell, params), dtype=h.dtype)
+    total = zeros_like_params(params)
+    step_losses = np.empty(T)
+    for t in range(T):
+        h, cache = cell.step(params, h, x[t])
+        j_h_tilde = state_jvp(cell, params, cache, h_tilde)  # J_t h~_{t-1}
+        nu = gen.choice(np.array([-1.0, 1.0], dtype=h.dtype), size=(B, S_width))
+        local = flatten_params(cell, cell.step_backward(params, cache, nu)[1])  # nu^T dF/dtheta
+        rho0, rho1 = uoro_scalings(theta_tilde, j_h_tilde, local, nu)
+        h_tilde = rho0 * j_h_tilde + rho1 * nu
+        theta_tilde = theta_tilde / rho0 + local / rho1
+        visible = hidden(cell, h)
+        step_losses[t], doutput = loss(readout_forward(params, visible), targets[t])
+        dh, grads = readout_backward(params, visible, doutput)
+        dh = hidden_backward(cell, dh)
+        estimate = float(np.sum(dh * h_tilde)) * theta_tilde  # (dl_t/dh_t . h~_t) theta~_t
+        grads.update(unflatten_params(cell, params, estimate))
+        for k, g in grads.items():
+            total[k] += g
+        if update is not None:
+            update(grads, t + 1)
+    loss_sum = _checks.finite_scalar("loss", float(step_losses.sum()))
+    return TBPTTResult(loss_sum, total, h.copy(), T, T, step_losses)
