@@ -212,3 +212,24 @@ def test_runs_on_the_gru_cell():
     np.testing.assert_allclose(result.h_last, h_last, atol=1e-14)
     chunked = tbptt(params, inputs, targets, 3, 3, cell=bptt.GRU)
     assert _max_error(chunked.grads, grads) > 1e-4
+
+
+def test_every_variant_returns_one_result_type_that_unpacks_like_loss_and_grads():
+    from bptt.algorithms.stepwise import BPTTResult
+
+    rng = np.random.default_rng(5)
+    params = bptt.init_params(D, H, V, rng=rng, weight_scale=0.5)
+    inputs = rng.integers(0, D, size=(6, B))
+    targets = rng.integers(0, V, size=(6, B))
+    loss, grads, h_last = bptt.loss_and_grads_stepwise(params, inputs, targets)
+    results = {
+        "tbptt": tbptt(params, inputs, targets, 6, 6),
+        "artbp": bptt.artbp(params, inputs, targets, bptt.ConstantTruncation(0.0), rng=0),
+        "checkpointed": bptt.loss_and_grads_checkpointed(params, inputs, targets, slots=2),
+    }
+    for name, result in results.items():
+        assert isinstance(result, BPTTResult), name
+        r_loss, r_grads, r_h_last = result  # unpacks like the tuple of loss_and_grads
+        assert (r_loss, r_grads, r_h_last) == (result.loss, result.grads, result.h_last)
+        assert abs(r_loss - loss) < 1e-12 and _max_error(r_grads, grads) < 1e-12, name
+        np.testing.assert_allclose(r_h_last, h_last, atol=1e-14)

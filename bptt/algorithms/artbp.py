@@ -27,7 +27,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from bptt import _checks
-from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
+from bptt.algorithms.stepwise import (
+    LossFn,
+    check_mask,
+    check_update,
+    masked_step_loss,
+    masked_update,
+    prepare_stream,
+)
 from bptt.algorithms.truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
 from bptt.cells import TANH, Cell, Params, hidden
 from bptt.losses import softmax_cross_entropy
@@ -143,7 +150,10 @@ def _cut_probability(schedule: TruncationSchedule, length: int) -> float:
 
 @dataclass
 class ARTBPResult(TBPTTResult):
-    """:class:`~bptt.TBPTTResult` plus the lengths of the random subsequences."""
+    """:class:`~bptt.TBPTTResult` plus the lengths of the random subsequences.
+
+    Explained in Chapter 7.
+    """
 
     lengths: list[int] = field(default_factory=list)
 
@@ -159,6 +169,7 @@ def artbp(
     cell: Cell = TANH,
     loss: LossFn = softmax_cross_entropy,
     update: UpdateFn | None = None,
+    mask: Any = None,
 ) -> ARTBPResult:
     """ARTBP over one stream: random truncations, reweighted so the gradient is unbiased.
 
@@ -171,8 +182,9 @@ def artbp(
 
     Parameters
     ----------
-    params, inputs, targets, h0, cell, loss, update
-        As for :func:`bptt.tbptt`.
+    params, inputs, targets, h0, cell, loss, update, mask
+        As for :func:`bptt.tbptt`. The truncation draws do not depend on the ``mask``: a padded
+        step can be cut after like any other, and its derivative crosses it unchanged.
     schedule : TruncationSchedule
         The truncation probabilities, e.g. :class:`PowerLawTruncation` or
         :class:`ConstantTruncation`.
@@ -195,7 +207,8 @@ def artbp(
     gen = as_generator(rng)
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
     check_update(update)
-    T = x.shape[0]
+    T, B = x.shape[:2]
+    keep = check_mask(mask, T, B)
 
     records: list[StepRecord] = []  # the current subsequence, oldest first
     scales: list[float] = []  # scales[i]: factor from records[i] to [i - 1]
@@ -204,9 +217,16 @@ def artbp(
     step_losses = np.empty(T)
     lengths: list[int] = []
     for t in range(T):
-        h, cache = cell.step(params, h, x[t])
-        step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
-        records.append(StepRecord(cache, h, doutput))
+        if keep is None:
+            h, cache = cell.step(params, h, x[t])
+            step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
+            records.append(StepRecord(cache, h, doutput))
+        else:
+            new, cache = cell.step(params, h, x[t])
+            h = masked_update(keep[t], new, h)
+            outputs = readout_forward(params, hidden(cell, h))
+            step_losses[t], doutput = masked_step_loss(loss, outputs, targets[t], keep[t])
+            records.append(StepRecord(cache, h, doutput, keep[t]))
         scales.append(carry)
         c = _cut_probability(schedule, len(records))
         cut = gen.random() < c  # c was fixed before the draw: "anticipated"

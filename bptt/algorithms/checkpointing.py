@@ -45,7 +45,15 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
-from bptt.algorithms.stepwise import LossFn, check_targets
+from bptt.algorithms.stepwise import (
+    BPTTResult,
+    LossFn,
+    check_mask,
+    check_targets,
+    masked_step_backward,
+    masked_step_loss,
+    masked_update,
+)
 from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy
 from bptt.params import check_params, prepare_h0, zeros_like_params
@@ -86,8 +94,10 @@ class Schedule:
 
 
 @dataclass
-class CheckpointedResult:
+class CheckpointedResult(BPTTResult):
     """What :func:`loss_and_grads_checkpointed` returns.
+
+    A :class:`~bptt.algorithms.stepwise.BPTTResult`: ``loss, grads, h_last = ...``.
 
     ``loss`` (sum of per-step losses), ``grads`` (dict like ``params``), ``h_last`` ``(B, H)``, and
     the counters measured while executing: ``forward_steps`` (calls of ``cell.step``),
@@ -97,9 +107,6 @@ class CheckpointedResult:
     Explained in Chapter 8.
     """
 
-    loss: float
-    grads: Params
-    h_last: np.ndarray
     forward_steps: int
     backward_steps: int
     peak_stored: int
@@ -389,6 +396,14 @@ def _one_hot_inputs(
     return ids.shape[0], ids.shape[1], x_at
 
 
+def _step(
+    cell: Cell, params: Params, h: np.ndarray, x: np.ndarray, keep: np.ndarray | None, t: int
+) -> tuple[np.ndarray, Any]:
+    """Step t (1-based) from ``h``: the new state (padded rows kept as they were) and the cache."""
+    new, cache = cell.step(params, h, x)
+    return (new if keep is None else masked_update(keep[t - 1], new, h)), cache
+
+
 def loss_and_grads_checkpointed(
     params: Params,
     inputs: Any,
@@ -400,13 +415,15 @@ def loss_and_grads_checkpointed(
     schedule: Schedule | None = None,
     cell: Cell = TANH,
     loss: LossFn = softmax_cross_entropy,
+    mask: Any = None,
 ) -> CheckpointedResult:
     """Full-BPTT loss and gradient with bounded memory, by checkpointing and recomputation.
 
     Parameters
     ----------
-    params, inputs, targets, h0, cell, loss
-        As for :func:`bptt.loss_and_grads_stepwise`.
+    params, inputs, targets, h0, cell, loss, mask
+        As for :func:`bptt.loss_and_grads_stepwise` (a ``mask`` ``(T, B)`` marks padded steps;
+        every recomputation applies it as the first sweep does).
     slots : int, optional
         Number of slots (``h_0`` included); the optimal schedule for it is used. Give either
         ``slots`` or ``schedule``.
@@ -428,6 +445,7 @@ def loss_and_grads_checkpointed(
     dtype = params["W_hy"].dtype
     T, B, x_at = _one_hot_inputs(inputs, D, dtype)
     targets = check_targets(targets, T, B)
+    keep = check_mask(mask, T, B)
     if (slots is None) == (schedule is None):
         raise TypeError("give exactly one of slots= (optimal schedule) or schedule=")
     if schedule is None:
@@ -455,8 +473,8 @@ def loss_and_grads_checkpointed(
             _, i, j = action
             h = stored[i]
             for t in range(i + 1, j):  # states that are passed through, not kept
-                h, _ = cell.step(params, h, x_at(t))
-            h, cache = cell.step(params, h, x_at(j))
+                h = _step(cell, params, h, x_at(t), keep, t)[0]
+            h, cache = _step(cell, params, h, x_at(j), keep, j)
             forward += j - i
             if j == T:
                 h_last = h
@@ -468,11 +486,16 @@ def loss_and_grads_checkpointed(
                 continue
         # "reverse" or "backward" of step j: its loss, then back through the readout and the cell
         visible = hidden(cell, h)  # what the readout reads: h itself, or the h of [h | c]
-        step_loss, dout = loss(readout_forward(params, visible), targets[j - 1])
+        outputs = readout_forward(params, visible)
+        if keep is None:
+            step_loss, dout = loss(outputs, targets[j - 1])
+        else:
+            step_loss, dout = masked_step_loss(loss, outputs, targets[j - 1], keep[j - 1])
         total += step_loss
         dh_direct, readout_grads = readout_backward(params, visible, dout)
         delta = hidden_backward(cell, dh_direct) + dh_next
-        dh_next, cell_grads, _ = cell.step_backward(params, cache, delta)
+        row = None if keep is None else keep[j - 1]
+        dh_next, cell_grads = masked_step_backward(cell, params, cache, delta, row)
         backward += 1
         for name, g in (*readout_grads.items(), *cell_grads.items()):
             grads[name] += g

@@ -20,7 +20,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bptt import _checks
-from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
+from bptt.algorithms.stepwise import (
+    BPTTResult,
+    LossFn,
+    check_mask,
+    check_update,
+    masked_step_backward,
+    masked_step_loss,
+    masked_update,
+    prepare_stream,
+)
 from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy
 from bptt.params import zeros_like_params
@@ -32,16 +41,20 @@ UpdateFn = Callable[[Params, int], Any]
 
 class StepRecord(NamedTuple):
     """What one forward step keeps for a later backward pass: the cell's cache, its state ``h_t``
-    and ``dl_t/do_t`` (the readout's input and the loss's derivative, for the direct term)."""
+    and ``dl_t/do_t`` (the readout's input and the loss's derivative, for the direct term), and
+    the step's row of the mask, ``keep`` ``(B,)`` booleans (None when nothing is masked)."""
 
     cache: Any
     h: np.ndarray
     doutput: np.ndarray
+    keep: np.ndarray | None = None
 
 
 @dataclass
-class TBPTTResult:
+class TBPTTResult(BPTTResult):
     """The outcome of :func:`tbptt` (and of :func:`bptt.algorithms.artbp.artbp`).
+
+    A :class:`~bptt.algorithms.stepwise.BPTTResult`: ``loss, grads, h_last = tbptt(...)``.
 
     Attributes
     ----------
@@ -62,9 +75,6 @@ class TBPTTResult:
     Explained in Chapter 6.
     """
 
-    loss: float
-    grads: Params
-    h_last: np.ndarray
     updates: int
     forward_steps: int
     step_losses: np.ndarray
@@ -102,22 +112,23 @@ def backward_window(
     oldest step (the truncation). If ``carry_scales`` is given (one number
     per step, oldest first), the derivative flowing from step ``s`` back to
     step ``s - 1`` is multiplied by ``carry_scales[s]`` (ARTBP's
-    compensation factors; the oldest step's scale is never used).
-    Returns the gradient. Explained in Chapter 6.
+    compensation factors; the oldest step's scale is never used). A step recorded with a mask
+    row passes the derivative of its padded rows straight back, as
+    :func:`bptt.backward_stepwise` does. Returns the gradient. Explained in Chapter 6.
     """
     steps = list(steps)
     scales = None if carry_scales is None else list(carry_scales)
     grads = zeros_like_params(params)
     dh_next = None  # the error signal arriving from the step after
     for i in range(len(steps) - 1, -1, -1):
-        cache, h, doutput = steps[i]
+        cache, h, doutput, keep = steps[i]
         delta = np.zeros_like(h) if dh_next is None else dh_next
         if i >= len(steps) - n_losses:  # this step's loss is injected now
             dh_direct, readout_grads = readout_backward(params, hidden(cell, h), doutput)
             delta = delta + hidden_backward(cell, dh_direct)
             for name, g in readout_grads.items():
                 grads[name] += g
-        dh_next, cell_grads, _ = cell.step_backward(params, cache, delta)
+        dh_next, cell_grads = masked_step_backward(cell, params, cache, delta, keep)
         for name, g in cell_grads.items():
             grads[name] += g
         if scales is not None:
@@ -136,6 +147,7 @@ def tbptt(
     cell: Cell = TANH,
     loss: LossFn = softmax_cross_entropy,
     update: UpdateFn | None = None,
+    mask: Any = None,
 ) -> TBPTTResult:
     """Truncated BPTT(k1, k2) of Williams & Peng over one stream of inputs.
 
@@ -171,6 +183,10 @@ def tbptt(
         ``update(grads, t)`` is called after each backward pass, ``t`` being the number of steps
         processed so far; it may change ``params`` in place (online training). Later steps then use
         the new parameters, while steps already stored keep the activations computed before.
+    mask : array_like, shape (T, B), optional
+        0/1 marking padded steps, as for :func:`bptt.loss_and_grads_stepwise`: their losses are
+        not counted (``step_losses[t]`` holds only the valid rows' share) and the state does not
+        advance through them. Windows and backward passes stay where they are without a mask.
 
     Returns
     -------
@@ -183,7 +199,8 @@ def tbptt(
     k1, k2 = check_truncation(k1, k2)
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
     check_update(update)
-    T = x.shape[0]
+    T, B = x.shape[:2]
+    keep = check_mask(mask, T, B)
 
     # The only memory that grows with k2; nothing grows with T.
     window: deque[StepRecord] = deque(maxlen=k2)
@@ -191,9 +208,16 @@ def tbptt(
     step_losses = np.empty(T)
     pending = updates = 0
     for t in range(T):
-        h, cache = cell.step(params, h, x[t])
-        step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
-        window.append(StepRecord(cache, h, doutput))
+        if keep is None:
+            h, cache = cell.step(params, h, x[t])
+            step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
+            window.append(StepRecord(cache, h, doutput))
+        else:
+            new, cache = cell.step(params, h, x[t])
+            h = masked_update(keep[t], new, h)
+            outputs = readout_forward(params, hidden(cell, h))
+            step_losses[t], doutput = masked_step_loss(loss, outputs, targets[t], keep[t])
+            window.append(StepRecord(cache, h, doutput, keep[t]))
         pending += 1
         if pending == k1 or t == T - 1:
             grads = backward_window(params, window, pending, cell=cell)
