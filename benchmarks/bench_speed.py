@@ -29,8 +29,12 @@ Memory: large arrays freed by one pass are, by default, returned by glibc to the
 which must map and zero fresh pages for the next pass. The child therefore runs with
 :data:`KEEP_FREED_MEMORY` (``--default-malloc`` turns it off), for numpy and PyTorch alike.
 
+The GRU and the LSTM (``bptt.loss_and_grads(..., cell=bptt.GRU)``, ``cell=bptt.LSTM``) are
+compared with ``torch.nn.GRU`` and ``torch.nn.LSTM`` (+ ``torch.nn.Linear`` + cross-entropy) on
+:data:`GATED_CONFIGS`, the same way (:func:`run_gated`).
+
 Options: ``python -m benchmarks.bench_speed [--quick] [--threads N]
-[--only grid|breakdown|ablation] [--no-stepwise] [--default-malloc] [--save DIR]``;
+[--only grid|breakdown|ablation|gated] [--no-stepwise] [--default-malloc] [--save DIR]``;
 ``--save benchmarks/results`` updates the reference results that Appendix A2 shows.
 """
 
@@ -396,6 +400,263 @@ def bench_one(
         row["matmul_floor"] = matmul_floor(T, B, D, H, V, dtype)
         row["floor_fraction"] = row["matmul_floor"] / row["vectorised"]
     return row
+
+
+GATED_CONFIGS: tuple[tuple[int, int, int, int, int], ...] = (
+    (25, 1, 65, 100, 65),
+    (100, 1, 64, 256, 64),
+    (100, 32, 64, 256, 64),
+    (100, 64, 64, 512, 64),
+    (200, 32, 256, 512, 256),
+)
+"""(T, B, D, H, V) of the GRU and LSTM comparison with ``torch.nn.GRU``/``torch.nn.LSTM``, in
+float64 and float32: min-char-rnn's setting, a single long sequence, and batches from the size
+where per-step overhead dominates to where arithmetic does."""
+GATED_QUICK: tuple[tuple[int, int, int, int, int], ...] = (
+    (25, 1, 65, 100, 65),
+    (50, 32, 64, 128, 64),
+)
+GATED_CELLS = ("gru", "lstm")
+
+
+def gated_problem(
+    cell_name: str, T: int, B: int, D: int, H: int, V: int, dtype: str, seed: int = 0
+):
+    """Parameters of a GRU or LSTM model, dense inputs ``(T, B, D)`` and targets ``(T, B)``."""
+    cell = {"gru": bptt.GRU, "lstm": bptt.LSTM}[cell_name]
+    rng = np.random.default_rng(seed)
+    params = bptt.init_params(D, H, V, rng=rng, weight_scale=1 / np.sqrt(H), dtype=dtype, cell=cell)
+    inputs = rng.standard_normal((T, B, D)).astype(dtype)
+    targets = rng.integers(V, size=(T, B))
+    return cell, params, inputs, targets
+
+
+def torch_gated_loss_and_grads(
+    module, linear, cell, inputs, targets
+) -> tuple[float, dict[str, np.ndarray]]:
+    """Loss and gradients of ``torch.nn.GRU``/``torch.nn.LSTM`` + ``Linear`` by autograd.
+
+    The gradients are returned with the package's names (:func:`bptt.interop.params_from_layout`
+    of PyTorch's gradients; where the package keeps the sum of PyTorch's two biases, the gradient
+    of that sum is the gradient of either, so ``bias_hh``'s is left out there).
+    """
+    import torch
+
+    from bptt.interop import params_from_layout
+
+    for p in (*module.parameters(), *linear.parameters()):
+        p.grad = None
+    x = torch.as_tensor(inputs)
+    y = torch.as_tensor(targets)
+    T, B = y.shape
+    hs, _ = module(x)
+    logits = linear(hs)
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(T * B, -1), y.reshape(-1), reduction="sum"
+    )
+    loss = loss / B
+    loss.backward()
+    bias_hh = module.bias_hh_l0.grad.numpy().copy()
+    H = module.hidden_size
+    bias_hh[: 2 * H if cell.name == "gru" else None] = 0.0
+    layout = {
+        "rnn.weight_ih_l0": module.weight_ih_l0.grad.numpy(),
+        "rnn.weight_hh_l0": module.weight_hh_l0.grad.numpy(),
+        "rnn.bias_ih_l0": module.bias_ih_l0.grad.numpy(),
+        "rnn.bias_hh_l0": bias_hh,
+        "readout.weight": linear.weight.grad.numpy(),
+        "readout.bias": linear.bias.grad.numpy(),
+    }
+    return float(loss.detach()), params_from_layout(layout, cell)
+
+
+def _without_onednn(call: Callable[[], Any]) -> Any:
+    """``call()`` with PyTorch's oneDNN (MKL-DNN) kernels switched off.
+
+    On the CPU, PyTorch runs a float32 ``torch.nn.LSTM`` through oneDNN's fused LSTM when it can;
+    without it, the LSTM is a loop of ATen operations, as its GRU and float64 LSTM are.
+    """
+    import torch
+
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        return call()
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+def bench_gated_one(
+    cell_name: str, T: int, B: int, D: int, H: int, V: int, dtype: str, *, torch: bool
+) -> dict[str, Any]:
+    """Median seconds of the package's GRU/LSTM fast path and of PyTorch's, for one configuration.
+
+    PyTorch is checked against the package first (:func:`check_peer`); rounds are interleaved.
+    """
+    cell, params, inputs, targets = gated_problem(cell_name, T, B, D, H, V, dtype)
+    calls: dict[str, Callable[[], Any]] = {
+        "vectorised": partial(bptt.loss_and_grads, params, inputs, targets, cell=cell)
+    }
+    errors: dict[str, float] = {}
+    if torch:
+        module, linear = bptt.to_torch(params, cell)
+        calls["torch"] = partial(torch_gated_loss_and_grads, module, linear, cell, inputs, targets)
+        reference = bptt.loss_and_grads(params, inputs, targets, cell=cell)[:2]
+        errors["torch"] = check_peer("PyTorch", calls["torch"](), reference, dtype)
+        if cell_name == "lstm" and dtype == "float32":  # where PyTorch calls oneDNN's LSTM
+            calls["torch_no_onednn"] = partial(_without_onednn, calls["torch"])
+            errors["torch_no_onednn"] = check_peer(
+                "PyTorch without oneDNN", calls["torch_no_onednn"](), reference, dtype
+            )
+    times = interleaved_times(calls)
+    row: dict[str, Any] = {"cell": cell_name, "T": T, "B": B, "D": D, "H": H, "V": V}
+    row.update({"dtype": dtype, "rounds": len(times["vectorised"])})
+    row.update({name: statistics.median(t) for name, t in times.items()})
+    if "torch" in times:
+        ratios = [v / p for v, p in zip(times["vectorised"], times["torch"], strict=True)]
+        row["bptt/torch"] = row["vectorised"] / row["torch"]
+        row["bptt/torch quartiles"] = _quartiles(ratios)
+        row["torch error"] = errors["torch"]
+    if "torch_no_onednn" in times:
+        row["bptt/torch_no_onednn"] = row["vectorised"] / row["torch_no_onednn"]
+        row["torch_no_onednn error"] = errors["torch_no_onednn"]
+    gates = 3 if cell_name == "gru" else 4
+    products = recurrence_products(T, B, H, gates, dtype, torch=torch)
+    row.update({f"{name} products": t for name, t in products.items()})
+    return row
+
+
+def recurrence_products(
+    T: int, B: int, H: int, gates: int, dtype: str, *, torch: bool
+) -> dict[str, float]:
+    """Median seconds of the ``2T`` matrix products of a gated recurrence alone, numpy vs PyTorch.
+
+    Per step ``(B, H) x (H, gates*H)`` forward and ``(B, gates*H) x (gates*H, H)`` backward, into
+    preallocated outputs (``ndarray.dot`` with ``out``, ``torch.mm`` with ``out``), interleaved:
+    how fast each library's matrix products are on the shapes the recurrence needs.
+    """
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((B, H)).astype(dtype)
+    g = rng.standard_normal((B, gates * H)).astype(dtype)
+    W = rng.standard_normal((gates * H, H)).astype(dtype)
+    W_T = np.ascontiguousarray(W.T)
+    out_f, out_b = np.empty((B, gates * H), dtype=dtype), np.empty((B, H), dtype=dtype)
+
+    def numpy_products() -> None:
+        for _ in range(T):
+            h.dot(W_T, out_f)
+            g.dot(W, out_b)
+
+    calls: dict[str, Callable[[], Any]] = {"numpy": numpy_products}
+    if torch:
+        import torch as _torch
+
+        th, tg, tW, tW_T = (_torch.from_numpy(a) for a in (h, g, W, W_T))
+        tf, tb = _torch.from_numpy(out_f.copy()), _torch.from_numpy(out_b.copy())
+
+        def torch_products() -> None:
+            for _ in range(T):
+                _torch.mm(th, tW_T, out=tf)
+                _torch.mm(tg, tW, out=tb)
+
+        calls["torch"] = torch_products
+    return interleaved_medians(calls, budget=0.3)
+
+
+def run_gated(
+    configs: Sequence[tuple[int, int, int, int, int]] = GATED_CONFIGS,
+    dtypes: Sequence[str] = ("float64", "float32"),
+    *,
+    torch: bool | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
+    """Benchmark the GRU and LSTM fast paths against PyTorch on every configuration and dtype."""
+    torch = torch_available() if torch is None else torch
+    if torch:
+        import torch as _torch
+
+        _torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    result: dict[str, Any] = {
+        "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
+        "clock": clock,
+        "keep_freed_memory": all(os.environ.get(k) == v for k, v in KEEP_FREED_MEMORY.items()),
+        "numpy": np.__version__,
+        "torch": _torch.__version__ if torch else None,
+        "machine": platform.processor() or platform.machine(),
+        "rows": [],
+    }
+    for dtype in dtypes:
+        for cfg in configs:
+            for cell_name in GATED_CELLS:
+                row = bench_gated_one(cell_name, *cfg, dtype, torch=torch)
+                result["rows"].append(row)
+                if progress is not None:
+                    progress(row)
+    return result
+
+
+def gated_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Worst and median ``vectorised / torch`` ratio per cell and dtype, and the noise."""
+    out: dict[str, Any] = {}
+    for cell_name in GATED_CELLS:
+        for dtype in sorted({r["dtype"] for r in result["rows"]}):
+            rows = [
+                r
+                for r in result["rows"]
+                if r["cell"] == cell_name and r["dtype"] == dtype and "bptt/torch" in r
+            ]
+            if not rows:
+                continue
+            ratios = [r["bptt/torch"] for r in rows]
+            worst = max(rows, key=lambda r: r["bptt/torch"])
+            spreads = [
+                (r["bptt/torch quartiles"][1] - r["bptt/torch quartiles"][0]) / r["bptt/torch"]
+                for r in rows
+            ]
+            out[f"{cell_name} {dtype}"] = {
+                "worst": max(ratios),
+                "median": statistics.median(ratios),
+                "best": min(ratios),
+                "worst_config": {k: worst[k] for k in ("T", "B", "D", "H", "V")},
+                "slower": sum(x > 1 for x in ratios),
+                "count": len(ratios),
+                "spread": max(spreads),
+                "median_spread": statistics.median(spreads),
+                "max_error": max(r["torch error"] for r in rows),
+            }
+    return out
+
+
+def format_gated(result: dict[str, Any]) -> str:
+    """The GRU/LSTM rows as a Markdown table (milliseconds; ratios below 1: bptt faster)."""
+    lines = [
+        "| cell | dtype | T | B | D | H | V | bptt ms | torch ms | bptt/torch (quartiles) "
+        "| products numpy/torch |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        torch_ms = _ms(r["torch"]) if "torch" in r else "-"
+        ratio = _ratio(r, "torch") if "bptt/torch" in r else "-"
+        both = "numpy products" in r and "torch products" in r
+        products = f"{r['numpy products'] / r['torch products']:.2f}" if both else "-"
+        lines.append(
+            f"| {r['cell']} | {r['dtype']} | {r['T']} | {r['B']} | {r['D']} | {r['H']} | "
+            f"{r['V']} | {_ms(r['vectorised'])} | {torch_ms} | {ratio} | {products} |"
+        )
+    return "\n".join(lines)
+
+
+def describe_gated(result: dict[str, Any]) -> str:
+    """One paragraph: the setting of a GRU/LSTM run."""
+    torch = f"PyTorch {result['torch']}" if result["torch"] else "PyTorch not installed"
+    timed = "process CPU time" if result.get("clock") == "cpu" else "wall-clock time"
+    return (
+        f"{result['threads']} BLAS thread(s) for numpy and PyTorch; numpy {result['numpy']}, "
+        f"{torch}. bptt.loss_and_grads(..., cell=bptt.GRU / bptt.LSTM) against torch.nn.GRU / "
+        f"torch.nn.LSTM + torch.nn.Linear + cross_entropy with autograd, the same weights "
+        f"(bptt.to_torch). Medians of {timed} of interleaved runs of forward + loss + backward. "
+        "Last column: the recurrence's 2T matrix products alone, numpy's time over PyTorch's."
+    )
 
 
 def configurations(grid: dict[str, Sequence[Any]], extra: Sequence[tuple] = ()) -> list[tuple]:
@@ -1012,11 +1273,17 @@ def save_results(
     rows: list | None,
     folder: str,
     breakdown: list[dict[str, Any]] | None = None,
+    gated: dict[str, Any] | None = None,
 ) -> None:
     """Write ``speed.json``/``speed.md`` (the grid), ``breakdown.json``/``breakdown.md`` (where the
-    time of a pass goes) and ``ablation.json``/``ablation.md``, for those given."""
+    time of a pass goes), ``ablation.json``/``ablation.md`` and ``speed_gated.json``/
+    ``speed_gated.md`` (GRU and LSTM against PyTorch), for those given."""
     os.makedirs(folder, exist_ok=True)
     outputs = []
+    if gated is not None:
+        gated = {**gated, "summary": gated_summary(gated)}
+        text = f"{describe_gated(gated)}\n\n{format_gated(gated)}\n"
+        outputs += [("speed_gated.json", json.dumps(gated, indent=1)), ("speed_gated.md", text)]
     if result is not None:
         result = {**result, "summary": summary(result)}
         text = f"{describe(result)}\n\n{format_table(result)}\n"
@@ -1040,10 +1307,14 @@ def _child(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_speed")
     parser.add_argument("--quick", action="store_true", help="a small grid, nothing else")
     parser.add_argument("--no-stepwise", action="store_true", help="skip the per-step version")
-    parser.add_argument("--only", choices=["grid", "breakdown", "ablation"], help="one part only")
+    parser.add_argument(
+        "--only", choices=["grid", "breakdown", "ablation", "gated"], help="one part only"
+    )
     parser.add_argument("--save", metavar="DIR", help="write the results as JSON and Markdown")
     args = parser.parse_args(argv)
-    result = rows = breakdown = None
+    result = rows = breakdown = gated = None
+    if args.only == "gated" or (args.only is None and not args.quick):
+        gated = _run_and_print_gated(GATED_QUICK if args.quick else GATED_CONFIGS)
     if args.only in (None, "grid"):
         grid, extra = (QUICK_GRID, ()) if args.quick else (FULL_GRID, EXTRA_CONFIGS)
         result = _run_and_print_grid(grid, not args.no_stepwise, extra)
@@ -1060,8 +1331,36 @@ def _child(argv: Sequence[str]) -> int:
         rows = ablation()
         print(format_ablation(rows), flush=True)
     if args.save:
-        save_results(result, rows, args.save, breakdown)
+        save_results(result, rows, args.save, breakdown, gated)
     return 0
+
+
+def _run_and_print_gated(configs: Sequence[tuple[int, int, int, int, int]]) -> dict[str, Any]:
+    has_torch = torch_available()
+    print("GRU and LSTM: bptt.loss_and_grads(..., cell=...) against torch.nn.GRU/LSTM", flush=True)
+    if not has_torch:
+        print("PyTorch is not installed (pip install torch): timing bptt alone.", flush=True)
+
+    def show(row: dict) -> None:
+        text = f"{row['cell']:4} {row['dtype']} T={row['T']:<4} B={row['B']:<2} H={row['H']:<3}"
+        text += f"  bptt {_ms(row['vectorised']):>8} ms"
+        if "torch" in row:
+            text += f"  torch {_ms(row['torch']):>8} ms  bptt/torch {_ratio(row, 'torch')}"
+        print(text, flush=True)
+
+    result = run_gated(configs, torch=has_torch, progress=show)
+    print()
+    print(describe_gated(result))
+    print()
+    print(format_gated(result))
+    for name, s in gated_summary(result).items():
+        print(
+            f"bptt / torch {name}: worst {s['worst']:.2f} at {s['worst_config']}, median "
+            f"{s['median']:.2f}, slower on {s['slower']} of {s['count']}; largest quartile "
+            f"spread of a ratio {100 * s['spread']:.0f} %",
+            flush=True,
+        )
+    return result
 
 
 def _run_and_print_grid(
@@ -1130,9 +1429,9 @@ def child_command(
 def main(argv: Sequence[str] | None = None, *, threads: int = 1) -> int:
     """Run the benchmark in a child process with ``threads`` BLAS/OpenMP threads.
 
-    ``argv``: ``--quick`` (a small grid), ``--no-stepwise``, ``--only grid|breakdown|ablation``,
-    ``--save DIR``, ``--threads N`` (default 1), ``--default-malloc`` (do not set
-    :data:`KEEP_FREED_MEMORY`).
+    ``argv``: ``--quick`` (a small grid), ``--no-stepwise``,
+    ``--only grid|breakdown|ablation|gated``, ``--save DIR``, ``--threads N`` (default 1),
+    ``--default-malloc`` (do not set :data:`KEEP_FREED_MEMORY`).
     """
     argv = list(argv or [])
     if "--threads" in argv:

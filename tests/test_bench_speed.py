@@ -104,3 +104,46 @@ def test_torch_computes_what_bptt_computes():
     rnn, linear = bench_speed.torch_model(params)
     peer = bench_speed.torch_loss_and_grads(rnn, linear, x, y)
     assert bench_speed.check_peer("PyTorch", peer, (loss, grads), "float64") <= 1e-10
+
+
+@pytest.mark.parametrize("cell", bench_speed.GATED_CELLS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_gated_cells_compute_what_bptt_computes(cell, dtype):
+    pytest.importorskip("torch")
+    c, params, x, y = bench_speed.gated_problem(cell, 6, 3, 4, 5, 6, dtype)
+    loss, grads, _ = bptt.loss_and_grads(params, x, y, cell=c)
+    module, linear = bptt.to_torch(params, c)
+    peer = bench_speed.torch_gated_loss_and_grads(module, linear, c, x, y)
+    assert list(peer[1]) == list(grads)
+    worst = bench_speed.check_peer("PyTorch", peer, (loss, grads), dtype)
+    assert worst <= (1e-10 if dtype == "float64" else 1e-3)
+    off = bench_speed._without_onednn(
+        lambda: bench_speed.torch_gated_loss_and_grads(module, linear, c, x, y)
+    )
+    assert bench_speed.check_peer("PyTorch", off, (loss, grads), dtype) <= worst + 1e-3
+
+
+def test_bench_gated_one_and_its_tables_on_a_tiny_configuration():
+    row = bench_speed.bench_gated_one("lstm", 4, 2, 3, 3, 4, "float64", torch=False)
+    assert {"vectorised", "numpy products", "rounds"} <= set(row) and "torch" not in row
+    result = {"rows": [row], "threads": 1, "numpy": "x", "torch": None, "clock": "cpu"}
+    assert "| lstm | float64 | 4 | 2 | 3 | 3 | 4 |" in bench_speed.format_gated(result)
+    assert "PyTorch not installed" in bench_speed.describe_gated(result)
+    assert bench_speed.gated_summary(result) == {}
+
+
+def test_gated_summary_reads_the_ratios():
+    rows = [
+        {"cell": "gru", "dtype": "float64", "T": 1, "B": b, "D": 1, "H": 1, "V": 1}
+        | {"bptt/torch": r, "bptt/torch quartiles": (r - 0.1, r + 0.1), "torch error": 1e-16}
+        for b, r in ((1, 0.5), (2, 1.5), (3, 0.75))
+    ]
+    s = bench_speed.gated_summary({"rows": rows})["gru float64"]
+    assert (s["worst"], s["best"], s["median"], s["slower"], s["count"]) == (1.5, 0.5, 0.75, 1, 3)
+    assert s["worst_config"]["B"] == 2
+
+
+def test_the_gated_configurations_hold_their_documented_points():
+    assert (25, 1, 65, 100, 65) in bench_speed.GATED_CONFIGS
+    assert any(B == 1 for _, B, *_ in bench_speed.GATED_CONFIGS)
+    assert all(B * H >= 32 * 256 for _, B, _, H, _ in bench_speed.GATED_CONFIGS if B > 1)

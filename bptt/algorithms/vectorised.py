@@ -12,16 +12,20 @@ a pass goes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bptt import _checks
-from bptt.cells import Params
+from bptt.cells import TANH, Cell, Params
 from bptt.losses import softmax_cross_entropy
 from bptt.params import check_inputs, check_params, prepare_h0
 from bptt.readout import readout_forward
+
+LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+"""A per-step loss: ``(outputs (B, V), targets) -> (loss, doutputs)``; see :mod:`bptt.losses`."""
 
 _NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 
@@ -294,28 +298,46 @@ def _cross_entropy_in_place(logits: np.ndarray, targets: np.ndarray) -> tuple[fl
 
 
 def loss_and_grads(
-    params: Params, inputs: Any, targets: Any, h0: np.ndarray | None = None
+    params: Params,
+    inputs: Any,
+    targets: Any,
+    h0: np.ndarray | None = None,
+    *,
+    cell: Cell = TANH,
+    loss: LossFn = softmax_cross_entropy,
+    mask: Any = None,
 ) -> tuple[float, Params, np.ndarray]:
-    """Softmax cross-entropy of a tanh RNN and its exact gradient by full BPTT.
+    """The loss of a recurrent network and its exact gradient by full BPTT, vectorised.
 
     Parameters
     ----------
     params : dict
-        ``W_xh (H, D)``, ``W_hh (H, H)``, ``b_h (H,)``, ``W_hy (V, H)``, ``b_y (V,)``.
+        The cell's parameters (for the tanh cell ``W_xh (H, D)``, ``W_hh (H, H)``,
+        ``b_h (H,)``) and the readout's ``W_hy (V, H)``, ``b_y (V,)``.
     inputs : ndarray
         ``(T, B, D)`` floats, or ``(T, B)`` integer token ids (one-hot implied).
-    targets : ndarray of int, shape (T, B)
-        Class ids in ``[0, V)``.
-    h0 : ndarray, shape (B, H), optional
-        Initial state (zeros by default), e.g. the ``h_last`` of the previous chunk.
+    targets : ndarray
+        Class ids ``(T, B)`` in ``[0, V)`` for softmax cross-entropy; real values
+        ``(T, B, V)`` for :func:`bptt.squared_error`.
+    h0 : ndarray, shape (B, S), optional
+        Initial state (zeros by default), e.g. the ``h_last`` of the previous chunk:
+        ``(B, H)``, or ``[h_0 | c_0]`` ``(B, 2H)`` for the LSTM.
+    cell : bptt.TANH, bptt.GRU or bptt.LSTM
+        The cell; any other raises a ``TypeError`` pointing to
+        :func:`bptt.loss_and_grads_stepwise`.
+    loss : bptt.softmax_cross_entropy or bptt.squared_error
+        The per-step loss; for any other use :func:`bptt.loss_and_grads_stepwise`.
+    mask : array of 0/1, shape (T, B), optional
+        0 marks a padded step: its loss is not counted and the state does not advance through
+        it, so sequences of different lengths can share a batch.
 
     Returns
     -------
     loss : float
-        Cross-entropy summed over time and averaged over the batch.
+        The loss summed over time and averaged over the batch.
     grads : dict
         Gradients with the names and shapes of ``params``.
-    h_last : ndarray, shape (B, H)
+    h_last : ndarray, shape (B, S)
         The final state, to carry into the next chunk of a long sequence.
 
     Raises
@@ -323,8 +345,13 @@ def loss_and_grads(
     FloatingPointError
         If the loss is not finite (the model has diverged).
 
-    Explained in Chapter 4, derived in Chapter 2, checked in Chapter 5.
+    Explained in Chapter 4, derived in Chapter 2, checked in Chapter 5; the gated cells'
+    fast path (:mod:`bptt.algorithms.vectorised_gated`) in Chapter 10.
     """
+    if cell is not TANH or loss is not softmax_cross_entropy or mask is not None:
+        from bptt.algorithms.vectorised_gated import loss_and_grads_general
+
+        return loss_and_grads_general(params, inputs, targets, h0, cell=cell, loss=loss, mask=mask)
     outputs, cache = rnn_forward(params, inputs, h0)
     T, B, V = outputs.shape
     targets = np.asarray(targets)
@@ -336,9 +363,9 @@ def loss_and_grads(
     # The outputs and the cache are private to this call, so the loss's gradient is computed in
     # the outputs' array and dL/da in the pre-activations': no new (T, B, V) or (T, B, H) array.
     if targets.dtype.kind in "iu" and targets.min() >= 0 and targets.max() < V:
-        loss, doutputs = _cross_entropy_in_place(outputs, targets)
+        value, doutputs = _cross_entropy_in_place(outputs, targets)
     else:  # the general function, which raises the error that names the problem
-        loss, doutputs = softmax_cross_entropy(outputs, targets, overwrite_logits=True)
-    _checks.finite_scalar("loss", loss)
+        value, doutputs = softmax_cross_entropy(outputs, targets, overwrite_logits=True)
+    _checks.finite_scalar("loss", value)
     grads, _ = rnn_backward(params, cache, doutputs, overwrite_cache=True)
-    return loss, grads, cache.hs[-1].copy()
+    return value, grads, cache.hs[-1].copy()
