@@ -1,11 +1,20 @@
-"""The adding problem: structure, seeding, and statistics against their closed form."""
+"""The adding problem and the temporal-order task: structure, seeding, statistics."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bptt.experiments.tasks import ADDING_BASELINE_MSE, adding_baseline_loss, adding_problem
+from bptt.experiments.tasks import (
+    ADDING_BASELINE_MSE,
+    TEMPORAL_ORDER_CLASSES,
+    TEMPORAL_ORDER_SYMBOLS,
+    adding_baseline_loss,
+    adding_problem,
+    temporal_order,
+    temporal_order_baseline_loss,
+)
+from bptt.losses import softmax_cross_entropy
 
 
 def test_structure():
@@ -53,3 +62,67 @@ def test_errors():
         adding_problem(5, 2.5, 0)
     with pytest.raises(TypeError, match="rng"):
         adding_problem(5, 2, None)
+
+
+def test_temporal_order_structure():
+    T, B = 100, 400
+    inputs, targets = temporal_order(T, B, 0)
+    assert inputs.shape == (T, B, 8) and targets.shape == (B,)
+    assert targets.dtype == np.int64 and set(np.unique(targets)) <= {0, 1, 2, 3}
+    np.testing.assert_array_equal(inputs.sum(axis=-1), 1.0)  # one symbol per step
+    symbols = inputs.argmax(axis=-1)
+    sym = {name: k for k, name in enumerate(TEMPORAL_ORDER_SYMBOLS)}
+    np.testing.assert_array_equal(symbols[0], sym["E"])
+    np.testing.assert_array_equal(symbols[-1], sym["B"])
+    relevant = (symbols == sym["X"]) | (symbols == sym["Y"])
+    np.testing.assert_array_equal(relevant.sum(axis=0), 2)  # exactly two relevant symbols
+    assert np.all(symbols[1:-1][~relevant[1:-1]] < 4)  # the rest are distractors a-d
+    t1 = relevant.argmax(axis=0)
+    t2 = T - 1 - relevant[::-1].argmax(axis=0)
+    assert t1.min() >= 10 and t1.max() <= 20 and t2.min() >= 50 and t2.max() <= 60
+    cols = np.arange(B)
+    first_y = symbols[t1, cols] == sym["Y"]
+    second_y = symbols[t2, cols] == sym["Y"]
+    np.testing.assert_array_equal(targets, 2 * first_y + second_y)
+    names = [TEMPORAL_ORDER_CLASSES[c] for c in targets]
+    expected = [
+        TEMPORAL_ORDER_SYMBOLS[symbols[a, b]] + TEMPORAL_ORDER_SYMBOLS[symbols[c, b]]
+        for a, c, b in zip(t1, t2, cols, strict=True)
+    ]
+    assert names == expected
+
+
+def test_temporal_order_statistics_and_baseline():
+    inputs, targets = temporal_order(30, 40_000, 1)
+    np.testing.assert_allclose(np.bincount(targets, minlength=4) / 40_000, 0.25, atol=0.01)
+    symbols = inputs.argmax(axis=-1)[1:-1]
+    distractors = symbols[symbols < 4]
+    np.testing.assert_allclose(
+        np.bincount(distractors, minlength=4) / distractors.size, 0.25, atol=0.005
+    )
+    assert temporal_order_baseline_loss() == pytest.approx(np.log(4.0), abs=1e-15)
+    # the uniform answer's cross-entropy is ln 4 whatever the targets
+    logits = np.zeros((len(targets), 4))
+    assert softmax_cross_entropy(logits, targets)[0] == pytest.approx(np.log(4.0))
+
+
+def test_temporal_order_seeded_and_small():
+    a = temporal_order(10, 5, 3)
+    b = temporal_order(10, 5, np.random.default_rng(3))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    inputs, _ = temporal_order(10, 200, 0, dtype=np.float32)
+    assert inputs.dtype == np.float32
+    relevant = inputs[..., 4:6].sum(axis=-1)
+    np.testing.assert_array_equal(relevant.sum(axis=0), 2)  # T = 10 still has two
+    steps = np.nonzero(relevant)[0]
+    assert set(steps) <= {1, 2, 5, 6}
+
+
+def test_temporal_order_errors():
+    with pytest.raises(ValueError, match="seq_length"):
+        temporal_order(9, 4, 0)
+    with pytest.raises(TypeError, match="batch_size"):
+        temporal_order(20, 2.5, 0)
+    with pytest.raises(TypeError, match="rng"):
+        temporal_order(20, 2, None)

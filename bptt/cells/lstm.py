@@ -62,7 +62,8 @@ def _finite(name: str, value: Any) -> float:
 class LSTMCell:
     """The LSTM of ``torch.nn.LSTM``: ``W_x* (H, D)``, ``W_h* (H, H)``, ``b_* (H,)`` for i, f, g, o.
 
-    The state is ``[h | c]`` ``(B, 2H)``. Gating is explained in Chapter 9, with the GRU.
+    The state is ``[h | c]`` ``(B, 2H)``. Explained in Chapter 10 (the LSTM, its backward pass and
+    the constant error carousel).
 
     Parameters
     ----------
@@ -203,7 +204,7 @@ class LSTMCell:
         state moves by ``dc = df c_prev + f v_c + di g + i dg`` and the output by
         ``dh = do tanh(c_t) + o (1 - tanh(c_t)^2) dc``; the result is ``[dh, dc]``. Four
         products with ``(H, H)`` matrices, O(B H^2), what UORO needs per step. Explained in
-        Chapter 11.
+        Chapter 12.
         """
         p = params
         _, _, c_prev, i, f, g, o, tanh_c = cache
