@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from bptt._version import __version__
 from bptt.algorithms import (
+    ARTBPResult,
+    BPTTResult,
     CheckpointedResult,
     ConstantTruncation,
     LinearGrads,
@@ -30,6 +32,7 @@ from bptt.algorithms import (
     TBPTTResult,
     artbp,
     backward_stepwise,
+    check_mask,
     evenly_spaced_schedule,
     forward_stepwise,
     hsm_cost_table,
@@ -67,7 +70,19 @@ from bptt.app import (
     save_snapshot,
     zen_of_python,
 )
-from bptt.cells import GRU, LSTM, TANH, Cell, GRUCell, LSTMCell, Params, TanhCell
+from bptt.cells import (
+    GRU,
+    LSTM,
+    TANH,
+    Cell,
+    GRUCell,
+    LSTMCell,
+    Params,
+    StackedCell,
+    TanhCell,
+    depth_time_gradient_norms,
+)
+from bptt.cells.stack import stack
 from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
 from bptt.gradcheck import GradcheckReport, gradcheck, relative_error
 from bptt.interop import from_torch, load_safetensors, save_safetensors, to_torch
@@ -88,17 +103,22 @@ __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     "LSTMCell",
     "ModelSizes",
     "Params",
+    "StackedCell",
     "TanhCell",
     "check_params",
+    "depth_time_gradient_norms",
     "init_params",
     "readout_backward",
     "readout_forward",
+    "stack",
     # losses
     "log_softmax",
     "softmax",
     "softmax_cross_entropy",
     "squared_error",
     # algorithms: full, truncated, randomised, checkpointed BPTT; RTRL, UORO; online learning
+    "ARTBPResult",
+    "BPTTResult",
     "CheckpointedResult",
     "ConstantTruncation",
     "PowerLawTruncation",
@@ -107,6 +127,7 @@ __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     "TBPTTResult",
     "artbp",
     "backward_stepwise",
+    "check_mask",
     "evenly_spaced_schedule",
     "forward_stepwise",
     "hsm_cost_table",

@@ -1,4 +1,4 @@
-"""Chapter 11's experiment functions (bptt/experiments/beyond.py), run small."""
+"""Chapter 12's experiment functions (bptt/experiments/beyond.py), run small."""
 
 from __future__ import annotations
 

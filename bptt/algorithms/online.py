@@ -1,4 +1,4 @@
-"""Online SGD on one stream with a choice of gradient algorithm (Chapter 7; UORO in Chapter 11).
+"""Online SGD on one stream with a choice of gradient algorithm (Chapter 7; UORO in Chapter 12).
 
 The learner walks the stream once. Whenever the algorithm has a gradient (every step for RTRL and
 UORO, every ``k1`` steps for truncated BPTT, at each random cut for ARTBP), it takes an SGD step on
@@ -65,7 +65,7 @@ class ARTBP:
 
 @dataclass(frozen=True)
 class UORO:
-    """UORO's unbiased rank-one estimate of RTRL's gradient, :func:`bptt.uoro` (Chapter 11)."""
+    """UORO's unbiased rank-one estimate of RTRL's gradient, :func:`bptt.uoro` (Chapter 12)."""
 
     @property
     def label(self) -> str:
@@ -182,7 +182,7 @@ def online_sgd(
     divergence : float
         Stop, and report divergence, when a trainable parameter's absolute value exceeds it.
 
-    Explained in Chapter 7 (UORO in Chapter 11).
+    Explained in Chapter 7 (UORO in Chapter 12).
     """
     names, track = _check_online(params, method, trainable, track)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)

@@ -3,7 +3,7 @@
 BPTT accumulates ``delta_t = dL/dh_t`` backward in time; RTRL carries the sensitivity
 ``S_t = dh_t/dtheta`` forward with the state instead, so every step's gradient is available when
 the step is taken. Introduced in Chapter 7 (on one parameter); explained for any cell in
-Chapter 11.
+Chapter 12.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def rtrl(
     (the influence-balancing cell does), used as is.
 
     The cost is what makes RTRL rare: for a dense tanh RNN, ``S_t`` has ``S P ~ H^3`` entries
-    per example and ``J_t S_{t-1}`` costs ``H^2 P ~ H^4`` per step. Explained in Chapter 11
+    per example and ``J_t S_{t-1}`` costs ``H^2 P ~ H^4`` per step. Explained in Chapter 12
     (introduced in Chapter 7).
     """
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)

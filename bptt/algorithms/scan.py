@@ -15,7 +15,7 @@ Backpropagation through time for this recurrence is itself a linear recurrence, 
 ``delta_t = dl_t/dh_t + a_{t+1} * delta_{t+1}`` (the step Jacobian is ``diag(a_{t+1})``). So the
 backward pass is the same scan on the reversed sequence, and the exact BPTT gradient comes in
 O(log T) sequential steps too. :func:`linear_recurrence` and :func:`linear_recurrence_backward`
-are the plain sequential loops that the scans must equal. Explained in Chapter 11.
+are the plain sequential loops that the scans must equal. Explained in Chapter 12.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from bptt import _checks
 class ScanResult:
     """The states ``h_1 .. h_T`` (shape ``(T, ...)``) and the number of sequential steps taken.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
 
     states: np.ndarray
@@ -45,7 +45,7 @@ class LinearGrads:
 
     ``a`` and ``b`` have the shape of the coefficients ``(T, ...)``, ``h0`` that of the initial
     state; ``delta`` holds the total derivatives ``dL/dh_t``; ``depth`` counts the sequential
-    steps of the backward pass (``T`` for the loop). Explained in Chapter 11.
+    steps of the backward pass (``T`` for the loop). Explained in Chapter 12.
     """
 
     a: np.ndarray
@@ -112,7 +112,7 @@ def scan_linear(a: Any, b: Any, h0: Any = None) -> ScanResult:
     ScanResult
         ``states`` ``(T, ...)``, equal to :func:`linear_recurrence` up to rounding, and ``depth``,
         the number of sequential vectorised steps: at most ``2 ceil(log2 T) + 1``.
-        Explained in Chapter 11.
+        Explained in Chapter 12.
     """
     a, b, h0 = _coefficients(a, b, h0)
     A, B, depth = _scan(a, b)
@@ -122,7 +122,7 @@ def scan_linear(a: Any, b: Any, h0: Any = None) -> ScanResult:
 def linear_recurrence(a: Any, b: Any, h0: Any = None) -> ScanResult:
     """The same states as :func:`scan_linear`, one step after another (``depth`` is ``T``).
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     a, b, h = _coefficients(a, b, h0)
     states = np.empty_like(a)
@@ -166,7 +166,7 @@ def scan_linear_backward(a: Any, states: Any, dl_dh: Any, h0: Any = None) -> Lin
         ``dL/da_t = delta_t * h_{t-1}``, ``dL/db_t = delta_t``, ``dL/dh_0 = a_1 * delta_1``,
         where ``delta_t = dl_t/dh_t + a_{t+1} * delta_{t+1}`` comes from one scan of the reversed
         sequence (the same associative composition as the forward pass); ``depth`` is at most
-        ``2 ceil(log2 T) + 1``. Explained in Chapter 11.
+        ``2 ceil(log2 T) + 1``. Explained in Chapter 12.
     """
     a, states, h0 = _coefficients(a, states, h0)
     direct = _direct("dl_dh", dl_dh, states.shape)
@@ -180,7 +180,7 @@ def scan_linear_backward(a: Any, states: Any, dl_dh: Any, h0: Any = None) -> Lin
 def linear_recurrence_backward(a: Any, states: Any, dl_dh: Any, h0: Any = None) -> LinearGrads:
     """The gradients of :func:`scan_linear_backward` by the plain backward loop of BPTT.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     a, states, h0 = _coefficients(a, states, h0)
     direct = _direct("dl_dh", dl_dh, states.shape)

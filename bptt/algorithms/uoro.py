@@ -12,7 +12,7 @@ with ``nu_t`` a vector of independent random signs. Given the past, ``E[nu nu^T]
 cross terms have mean zero, so ``E[h~_t theta~_t^T] = J_t S_{t-1} + dF/dtheta = S_t`` whenever
 ``h~_{t-1} theta~_{t-1}^T`` was unbiased for ``S_{t-1}``. One step costs one forward-mode
 product ``J_t h~`` (:func:`bptt.cells.base.state_jvp`) and one backward step: ``O(H^2)`` for a
-tanh RNN. Explained in Chapter 11.
+tanh RNN. Explained in Chapter 12.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def uoro_scalings(
     ``rho0 = sqrt(||theta~|| / ||J h~||)`` and ``rho1 = sqrt(||nu^T dF/dtheta|| / ||nu||)``,
     each norm plus :data:`EPSILON`. They balance the two factors of each outer product, which
     minimises the variance the product adds; neither changes sign with ``nu``, so the estimate
-    stays unbiased. Explained in Chapter 11.
+    stays unbiased. Explained in Chapter 12.
     """
     rho0 = np.sqrt((np.linalg.norm(theta_tilde) + EPSILON) / (np.linalg.norm(j_h_tilde) + EPSILON))
     rho1 = np.sqrt((np.linalg.norm(local) + EPSILON) / (np.linalg.norm(nu) + EPSILON))
@@ -83,7 +83,7 @@ def uoro(
     ``nu^T dF/dtheta`` is the batch-summed parameter gradient one ``step_backward`` returns.
     Each step: the cell's step, ``J_t h~`` (:func:`bptt.cells.base.state_jvp`), one backward
     step; the carried memory is ``B S + P`` numbers, against RTRL's ``B S P``.
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
     check_update(update)

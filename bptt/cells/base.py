@@ -47,7 +47,7 @@ class Cell(Protocol):
     functions and never the methods directly, run every cell unchanged, at no extra cost for a
     cell whose state is h.
 
-    **Forward mode (optional).** The forward-mode algorithms, RTRL and UORO (Chapter 11), need
+    **Forward mode (optional).** The forward-mode algorithms, RTRL and UORO (Chapter 12), need
     derivatives of a step pushed *forward*. They call :func:`state_jvp` (``J_t v``) and
     :func:`step_jacobians` (``J_t`` and ``dF/dtheta`` per example), whose defaults build them
     exactly from ``step_backward``, so every cell runs; a cell may define the methods of the same
@@ -116,7 +116,7 @@ def param_size(cell: Cell, params: Params) -> int:
     """P, the number of entries of ``cell``'s parameters (the readout's not counted).
 
     Forward-mode algorithms (:func:`bptt.rtrl`, :func:`bptt.uoro`) flatten the cell's parameters
-    into one vector of P entries, in the order of ``cell.param_names``. Explained in Chapter 11.
+    into one vector of P entries, in the order of ``cell.param_names``. Explained in Chapter 12.
     """
     return sum(int(np.size(params[name])) for name in cell.param_names)
 
@@ -124,7 +124,7 @@ def param_size(cell: Cell, params: Params) -> int:
 def flatten_params(cell: Cell, grads: Params) -> np.ndarray:
     """The cell's entries of ``grads`` as one vector ``(P,)``, in ``cell.param_names`` order.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     return np.concatenate([np.ravel(grads[name]) for name in cell.param_names])
 
@@ -132,7 +132,7 @@ def flatten_params(cell: Cell, grads: Params) -> np.ndarray:
 def unflatten_params(cell: Cell, params: Params, flat: np.ndarray) -> Params:
     """The inverse of :func:`flatten_params`: arrays shaped like ``params``' cell entries.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     out: Params = {}
     start = 0
@@ -148,7 +148,7 @@ def state_jacobian(cell: Cell, params: Params, cache: Any, batch: int, size: int
     """The step Jacobian ``J_t = dh_t/dh_{t-1}`` of every example, ``(B, S, S)``, from S VJPs.
 
     Row i of ``J_t`` is ``e_i^T J_t``: one ``step_backward`` with ``dh = e_i`` for every example
-    at once (the state derivative of a batch is per example). Explained in Chapter 11.
+    at once (the state derivative of a batch is per example). Explained in Chapter 12.
     """
     dtype = np.result_type(*(params[name].dtype for name in cell.param_names))
     J = np.empty((batch, size, size), dtype=dtype)
@@ -165,7 +165,7 @@ def state_jvp(cell: Cell, params: Params, cache: Any, v: np.ndarray) -> np.ndarr
     ``cell.state_jvp(params, cache, v)`` if the cell defines it (the tanh cell, the GRU and the
     LSTM do, at about the cost of one step, O(B H^2)); else the product with the Jacobian built
     by :func:`state_jacobian` from S backward steps (exact, but S times dearer). Explained in
-    Chapter 11.
+    Chapter 12.
     """
     method = getattr(cell, "state_jvp", None)
     if method is not None:
@@ -185,7 +185,7 @@ def step_jacobians(
     in closed form); else both come from backward steps, which every cell has: row i of each is
     the VJP with ``e_i``. ``step_backward`` sums the parameter gradient over the batch, so the
     default runs every example on its own (B S backward steps of batch 1): exact for any cell,
-    and fine for the small systems RTRL is affordable on. Explained in Chapter 11.
+    and fine for the small systems RTRL is affordable on. Explained in Chapter 12.
     """
     method = getattr(cell, "step_jacobians", None)
     if method is not None:

@@ -146,7 +146,7 @@ class GRUCell:
         The step differentiated along ``v``: each gate's pre-activation moves by
         ``W_h* v``, and ``h_t = (1 - z) n + z h_{t-1}`` by
         ``dz * (h_{t-1} - n) + (1 - z) * dn + z * v``. Three products with ``(H, H)``
-        matrices, O(B H^2), what UORO needs per step. Explained in Chapter 11.
+        matrices, O(B H^2), what UORO needs per step. Explained in Chapter 12.
         """
         p = params
         _, h_prev, r, z, n, hn = cache

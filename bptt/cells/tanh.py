@@ -76,7 +76,7 @@ class TanhCell:
     def state_jvp(self, params: Params, cache: Any, v: np.ndarray) -> np.ndarray:
         """Forward mode in the state: ``J_t v = (1 - h_t**2) * (W_hh v)`` for a batch ``(B, H)``.
 
-        One product with ``W_hh``, O(B H^2): what UORO pays per step. Explained in Chapter 11.
+        One product with ``W_hh``, O(B H^2): what UORO pays per step. Explained in Chapter 12.
         """
         _, _, h = cache
         result: np.ndarray = (1.0 - h * h) * (v @ params["W_hh"].T)
@@ -89,7 +89,7 @@ class TanhCell:
 
         With ``d = 1 - h_t**2``: ``dh_i/dW_xh[j, k] = d_i [i = j] x_k``, the same with
         ``h_{t-1}`` for ``W_hh``, and ``dh_i/db_h[j] = d_i [i = j]``; the columns follow
-        ``param_names`` (each array flattened row by row). Explained in Chapter 11.
+        ``param_names`` (each array flattened row by row). Explained in Chapter 12.
         """
         h, _ = self.step(params, h_prev, x)
         d = 1.0 - h * h  # (B, H)

@@ -1,4 +1,4 @@
-"""The experiments of Chapter 11, "Beyond BPTT": every gradient algorithm measured side by side.
+"""The experiments of Chapter 12, "Beyond BPTT": every gradient algorithm measured side by side.
 
 * :class:`FastInfluenceCell`: the influence-balancing cell with its state JVP ``J v = A v``.
 * :func:`influence_runs`: online SGD on influence balancing with RTRL, TBPTT and UORO.
@@ -8,7 +8,7 @@
 * :func:`cost_against_length`: time and peak memory of each algorithm against T.
 
 Small defaults are the chapter's; every function takes the sizes as arguments. Explained in
-Chapter 11.
+Chapter 12.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class FastInfluenceCell(InfluenceCell):
     """:class:`~bptt.experiments.influence.InfluenceCell` with ``state_jvp``: ``J_t v = A v``.
 
     The same cell; UORO's product ``J_t h~`` costs one ``(n, n)`` product instead of the
-    ``n`` backward steps of the default :func:`bptt.cells.base.state_jvp`. Chapter 11.
+    ``n`` backward steps of the default :func:`bptt.cells.base.state_jvp`. Chapter 12.
     """
 
     def state_jvp(self, params: Params, cache: Any, v: np.ndarray) -> np.ndarray:
@@ -70,7 +70,7 @@ def influence_runs(
     ``h_0 = (1, ..., 1)``) with a constant step size: ``{label: run}``, ``tracked`` is theta.
 
     ``seed`` seeds UORO's signs. The chapter's run; ``steps`` may be raised. Explained in
-    Chapter 11.
+    Chapter 12.
     """
     steps = _checks.positive_int("steps", steps)
     problem = influence_problem(steps)
@@ -99,7 +99,7 @@ def tanh_problem(
 ) -> tuple[Params, np.ndarray, np.ndarray]:
     """A random tanh RNN (weights of scale ``1 / sqrt(H)``) and a random stream of ids.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     gen = as_generator(rng)
     scale = 1.0 / np.sqrt(hidden_size)
@@ -125,7 +125,7 @@ class ForwardCostRow:
 
     ``*_floats`` count the numbers each carries from step to step: ``S P`` for RTRL's ``S_t``,
     ``S + P`` for UORO's two vectors. ``*_seconds`` are wall-clock seconds per step.
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
 
     H: int
@@ -142,7 +142,7 @@ def forward_mode_cost(
 ) -> list[ForwardCostRow]:
     """Time per step of RTRL, UORO and full BPTT on a dense tanh RNN, for each H.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     rows = []
     for H in hidden_sizes:
@@ -178,7 +178,7 @@ def _sqrt_slots(T: int) -> int:
 def growth_exponent(sizes: Sequence[float], costs: Sequence[float]) -> float:
     """The slope of ``log cost`` against ``log size`` between the last two sizes.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     return float(np.log(costs[-1] / costs[-2]) / np.log(sizes[-1] / sizes[-2]))
 
@@ -191,7 +191,7 @@ class MethodRow:
     ``||mean - full|| / ||full||``; ``variance`` the mean squared distance of one draw from the
     mean, over ``||full||^2`` (0 for deterministic algorithms); ``peak_bytes`` the peak traced
     memory of one call; ``depth`` its sequential steps (forward and backward steps that wait for
-    one another). Explained in Chapter 11.
+    one another). Explained in Chapter 12.
     """
 
     name: str
@@ -228,7 +228,7 @@ def method_table(
     Random algorithms (ARTBP with mean subsequence length ``k``, UORO) are drawn ``draws``
     times; truncation is TBPTT(k, k); checkpointing keeps ``sqrt(T)`` slots. The scan row is a
     diagonal linear recurrence of the same T and H (the only kind it applies to). Explained in
-    Chapter 11.
+    Chapter 12.
     """
     steps = _checks.positive_int("steps", steps)
     draws = _checks.positive_int("draws", draws, minimum=2)
@@ -278,7 +278,7 @@ def method_table(
     rows = []
     for name, fn, online, n in runs:
         peak, _ = measure_peak_bytes(fn)
-        seconds = _seconds(fn, 2) / steps
+        seconds = _seconds(fn, 5) / steps
         cosine, bias, variance = _stats([fn() for _ in range(n)], full)
         depth = counted_depth(depth_of[name]) if name in depth_of else steps
         rows.append(MethodRow(name, peak, seconds, cosine, bias, variance, online, depth))
@@ -291,7 +291,7 @@ def linear_problem(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Coefficients ``a`` in (0.5, 1), ``b``, ``h0`` and ``dl/dh`` of a diagonal linear recurrence.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
     gen = as_generator(rng)
     a = gen.uniform(0.5, 1.0, size=(steps, width))
@@ -318,7 +318,7 @@ def _scan_row(steps: int, width: int, rng: Any) -> MethodRow:
     peak, (forward, grads) = measure_peak_bytes(by_scan)
     full = {"a": exact.a, "b": exact.b}
     cosine, bias, _ = _stats([{"a": grads.a, "b": grads.b}], full)
-    seconds = _seconds(by_scan, 2) / steps
+    seconds = _seconds(by_scan, 5) / steps
     return MethodRow(
         "parallel scan (linear recurrence)",
         peak,
@@ -335,7 +335,7 @@ def _scan_row(steps: int, width: int, rng: Any) -> MethodRow:
 class LengthCost:
     """Seconds and peak traced bytes of one algorithm for each length in ``lengths``.
 
-    Explained in Chapter 11.
+    Explained in Chapter 12.
     """
 
     name: str
@@ -348,7 +348,7 @@ def cost_against_length(
     lengths: Sequence[int] = (32, 64, 128, 256), *, hidden_size: int = 8, k: int = 8
 ) -> list[LengthCost]:
     """Time and memory of each algorithm against T on a tanh RNN (the scan: on a linear
-    recurrence of width H). Explained in Chapter 11."""
+    recurrence of width H). Explained in Chapter 12."""
     algorithms: dict[str, Callable[[Params, np.ndarray, np.ndarray], Any]] = {
         "full BPTT": lambda p, x, y: loss_and_grads_stepwise(p, x, y),
         f"TBPTT({k}, {k})": lambda p, x, y: tbptt(p, x, y, k, k),
@@ -364,14 +364,14 @@ def cost_against_length(
         for T in lengths:
             params, x, y = tanh_problem(T, hidden_size)
             peak, _ = measure_peak_bytes(algorithm, params, x, y)
-            seconds.append(_seconds(algorithm, 1, params, x, y))
+            seconds.append(_seconds(algorithm, 3, params, x, y))
             peaks.append(peak)
         out.append(LengthCost(name, np.asarray(lengths), np.asarray(seconds), np.asarray(peaks)))
     seconds, peaks = [], []
     for T in lengths:
         linear = linear_problem(T, hidden_size)
         peak, _ = measure_peak_bytes(_scan_gradient, *linear)
-        seconds.append(_seconds(_scan_gradient, 1, *linear))
+        seconds.append(_seconds(_scan_gradient, 3, *linear))
         peaks.append(peak)
     scan_cost = LengthCost(
         "parallel scan", np.asarray(lengths), np.asarray(seconds), np.asarray(peaks)

@@ -1,4 +1,4 @@
-"""Experiments of Chapter 10, "A practical guide to the knobs".
+"""Experiments of Chapter 11, "A practical guide to the knobs".
 
 Every recommendation of that chapter rests on a small training run of the character model of the
 chapter on implementing BPTT (book/04-implementing.md): :class:`~bptt.app.train.CharModelTrainer` on
@@ -62,7 +62,7 @@ def cpu_clock() -> float:
     ``time.process_time`` (less sensitive to other programs than the wall clock), except in the
     browser: under Pyodide (``sys.platform == "emscripten"``) ``process_time`` does not advance,
     and the wall clock ``time.perf_counter`` is the CPU time of the page's one Python thread.
-    Explained in Chapter 10.
+    Explained in Chapter 11.
     """
     if sys.platform == "emscripten":
         return time.perf_counter()
@@ -74,7 +74,7 @@ class RecordingTrainer(CharModelTrainer):
 
     ``grad_norms`` and ``grad_max`` receive the global norm and the largest absolute entry of each
     gradient *before* it is clipped (one entry per update: one per chunk for full BPTT, one per
-    ``k1`` characters for truncated BPTT). Explained in Chapter 10.
+    ``k1`` characters for truncated BPTT). Explained in Chapter 11.
     """
 
     def __init__(self, text: str, config: TrainConfig | None = None) -> None:
@@ -113,7 +113,7 @@ class KnobRun:
     params : dict
         The final parameters.
 
-    Explained in Chapter 10.
+    Explained in Chapter 11.
     """
 
     config: TrainConfig
@@ -156,7 +156,7 @@ class KnobRun:
 def text_loss(params: Params, vocab: Vocabulary, text: str) -> float:
     """Loss per character (nats) of a character model on ``text``, read from a zero state.
 
-    Explained in Chapter 10.
+    Explained in Chapter 11.
     """
     if not isinstance(text, str) or len(text) < 2:
         raise ValueError(f"text must be a string of at least 2 characters, got {text!r:.40}")
@@ -196,7 +196,7 @@ def train_char_model(
         A run that diverges is stopped and returned with ``diverged=True``; nothing non-finite
         is propagated.
 
-    Explained in Chapter 10.
+    Explained in Chapter 11.
     """
     unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
@@ -271,7 +271,7 @@ def grid(
     dict
         ``{(value of the first axis, value of the second, ..., seed): KnobRun}``.
 
-    Explained in Chapter 10.
+    Explained in Chapter 11.
     """
     if not axes:
         raise ValueError("axes must name at least one knob to vary")
@@ -296,7 +296,7 @@ def final_losses(
 ) -> dict[tuple[Any, ...], np.ndarray]:
     """``{knob values: array of final losses, one per seed}`` from a :func:`grid`'s result.
 
-    A diverged run counts as ``inf``. Explained in Chapter 10.
+    A diverged run counts as ``inf``. Explained in Chapter 11.
     """
     out: dict[tuple[Any, ...], list[float]] = {}
     for key, run in runs.items():
@@ -322,7 +322,7 @@ class TruncationRow:
         Backward steps per forward step, counted with
         :class:`~bptt.experiments.counting.CountingCell` (about ``k2 / k1``).
 
-    Explained in Chapter 10.
+    Explained in Chapter 11.
     """
 
     k1: int
@@ -344,7 +344,7 @@ def truncation_bias_vs_cost(
     one stretch of text, and how many backward steps per forward step it takes.
 
     ``inputs`` and ``targets`` are ``(T, B)`` ids; the gradient of TBPTT is the sum of its
-    backward passes with fixed parameters (no updates). Explained in Chapter 10; truncation itself
+    backward passes with fixed parameters (no updates). Explained in Chapter 11; truncation itself
     in Chapter 6.
     """
     if not schemes:
