@@ -65,6 +65,10 @@ def test_python_blocks_run(index, tmp_path, monkeypatch):
         assert lines[-1].startswith("PASSED: max relative error"), out.getvalue()
         assert "FAILED" not in out.getvalue() and "INCONCLUSIVE" not in out.getvalue()
         assert all(line.endswith("yes") for line in lines[2:-1]), out.getvalue()
+    # A line that says "== ...: True" in the README must print True when run.
+    for line in out.getvalue().splitlines():
+        if " == " in line:
+            assert line.endswith(": True"), out.getvalue()
 
 
 def shrunk(argv: list[str]) -> list[str]:
