@@ -93,12 +93,12 @@ def tanh_derivative(a: object) -> np.ndarray:
 def saturation_threshold(level: float = SATURATION_LEVEL) -> float:
     """The ``|a|`` beyond which ``tanh'(a) < level``: ``artanh(sqrt(1 - level))``.
 
+    Explained in Chapter 9.
+
     Parameters
     ----------
     level : float
         A slope in (0, 1).
-
-    Explained in Chapter 9.
     """
     level = _checks.positive_float("level", level)
     if not level < 1.0:

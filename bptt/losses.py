@@ -101,12 +101,12 @@ def softmax_cross_entropy(
 def squared_error(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     """Half squared error ``sum (y - target)**2 / 2 / B`` and its gradient ``(y - target) / B``.
 
+    Explained in Chapter 3, whose worked example uses it at every step.
+
     Parameters
     ----------
     outputs, targets : ndarray, shape (..., B, V)
         Predictions and real-valued targets of the same shape.
-
-    Explained in Chapter 3, whose worked example uses it at every step.
     """
     outputs = _checks.float_array("outputs", outputs)
     targets = _checks.float_array("targets", targets)

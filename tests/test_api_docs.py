@@ -110,3 +110,51 @@ def test_every_chapter_pointer_leads_to_a_chapter_that_uses_the_module():
 def test_chapter_pointers_fail_when_the_chapters_are_renumbered():
     chapters = _numbered_chapters()
     assert chapter_pointers_that_miss(chapters[1:] + chapters[:1])  # every number shifted by one
+
+
+def _documented_callables():
+    for module_name in public_modules():
+        module = importlib.import_module(module_name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
+                continue
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                yield f"{module_name}.{name}", obj
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if inspect.isfunction(member) and not attr.startswith("_"):
+                        yield f"{module_name}.{name}.{attr}", member
+
+
+FIELD = re.compile(r"^:(param|raises) ([^:]*):")
+NAME = re.compile(r"^[\w.*\\]+(, [\w.*\\]+)*$")  # "x", "inputs, targets", "FloatingPointError"
+
+
+def swallowed_prose(docstring: str) -> list[str]:
+    """Lines of prose that Sphinx's numpy parser turns into a parameter or an exception.
+
+    A paragraph written after a Parameters or Raises section, without a section of its own,
+    becomes a field named by its first words: the API reference then shows a parameter called
+    "Explained in Chapter 4".
+    """
+    from sphinx.ext.napoleon import Config
+    from sphinx.ext.napoleon.docstring import NumpyDocstring
+
+    parsed = str(NumpyDocstring(docstring, Config(napoleon_use_param=True)))
+    fields = (FIELD.match(line) for line in parsed.splitlines())
+    return [m.group(0) for m in fields if m and not NAME.match(m.group(2).strip())]
+
+
+def test_no_prose_is_parsed_as_a_parameter():
+    bad = {
+        name: lines
+        for name, obj in _documented_callables()
+        if (lines := swallowed_prose(inspect.getdoc(obj) or ""))
+    }
+    assert not bad, f"move the paragraph above the first section: {bad}"
+
+
+def test_swallowed_prose_is_found():
+    trailing = "Sum.\n\nParameters\n----------\nx : int\n    A number.\n\nExplained in Chapter 4.\n"
+    assert swallowed_prose(trailing)
+    assert not swallowed_prose("Sum.\n\nExplained in Chapter 4.\n\n" + trailing.split("\n\n")[1])

@@ -159,6 +159,8 @@ def online_sgd(
 ) -> OnlineRun:
     """Train ``params`` (a copy) by SGD along one stream, with the gradients of ``method``.
 
+    Explained in Chapter 7 (UORO in Chapter 12).
+
     Parameters
     ----------
     params, inputs, targets, h0, cell, loss
@@ -181,8 +183,6 @@ def online_sgd(
         trainable parameters).
     divergence : float
         Stop, and report divergence, when a trainable parameter's absolute value exceeds it.
-
-    Explained in Chapter 7 (UORO in Chapter 12).
     """
     names, track = _check_online(params, method, trainable, track)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)

@@ -309,6 +309,9 @@ def loss_and_grads(
 ) -> tuple[float, Params, np.ndarray]:
     """The loss of a recurrent network and its exact gradient by full BPTT, vectorised.
 
+    Explained in Chapter 4, derived in Chapter 2, checked in Chapter 5; the gated cells' fast
+    path (:mod:`bptt.algorithms.vectorised_gated`) in Chapter 10.
+
     Parameters
     ----------
     params : dict
@@ -344,9 +347,6 @@ def loss_and_grads(
     ------
     FloatingPointError
         If the loss is not finite (the model has diverged).
-
-    Explained in Chapter 4, derived in Chapter 2, checked in Chapter 5; the gated cells'
-    fast path (:mod:`bptt.algorithms.vectorised_gated`) in Chapter 10.
     """
     if cell is not TANH or loss is not softmax_cross_entropy or mask is not None:
         from bptt.algorithms.vectorised_gated import loss_and_grads_general

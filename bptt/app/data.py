@@ -41,6 +41,8 @@ def pydoc_topics(max_chars: int | None = None) -> str:
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """Read a text file, with errors that say what went wrong and where.
 
+    Explained in Chapter 4 and Appendix A1.
+
     Raises
     ------
     FileNotFoundError
@@ -48,8 +50,6 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     ValueError
         If ``encoding`` is not a text encoding, the bytes are not valid ``encoding`` (the message
         gives the byte offset), or the file is empty.
-
-    Explained in Chapter 4 and Appendix A1.
     """
     check_encoding(encoding)
     p = Path(path)

@@ -24,6 +24,8 @@ def sample(
 ) -> str:
     """Generate ``length`` characters, one at a time, each drawn from the model's softmax.
 
+    Explained in Chapter 4.
+
     Parameters
     ----------
     params : dict
@@ -45,8 +47,6 @@ def sample(
         Starting state: ``(1, H)``, or ``[h | c]`` ``(1, 2H)`` for the LSTM.
     cell : Cell
         The model's cell.
-
-    Explained in Chapter 4.
     """
     D, H, V = check_params(params, cell)
     if vocab.size != D or vocab.size != V:

@@ -175,6 +175,11 @@ def save_snapshot(
 ) -> Path:
     """Write ``arrays`` and ``metadata`` to ``path`` atomically; returns the path.
 
+    The file is first written in full to a temporary file next to ``path`` (same directory, so the
+    same filesystem) and then renamed over ``path`` with ``os.replace``; an interrupted or failed
+    save leaves the previous snapshot untouched, and the error names ``path``. The new file gets
+    the permissions the umask allows. Explained in Appendix A1.
+
     Parameters
     ----------
     path : str or PathLike
@@ -184,11 +189,6 @@ def save_snapshot(
     metadata : dict
         JSON-serialisable values (numpy scalars are converted to Python numbers). ``format``,
         ``format_version`` and ``sha256`` are added.
-
-    The file is first written in full to a temporary file next to ``path`` (same directory, so the
-    same filesystem) and then renamed over ``path`` with ``os.replace``; an interrupted or failed
-    save leaves the previous snapshot untouched, and the error names ``path``. The new file gets
-    the permissions the umask allows. Explained in Appendix A1.
     """
     path = Path(path)
     if not path.parent.is_dir():
@@ -231,6 +231,8 @@ def save_snapshot(
 def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     """Read and verify a snapshot written by :func:`save_snapshot`.
 
+    Explained in Appendix A1.
+
     Raises
     ------
     FileNotFoundError
@@ -239,8 +241,6 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
         If the file is not a complete ``.npz`` archive, has no or unreadable metadata, was written
         in another format version, or its SHA-256 does not match its contents (truncated,
         corrupted or edited).
-
-    Explained in Appendix A1.
     """
     path = Path(path)
     remove_leftovers(path)

@@ -49,17 +49,17 @@ from bptt.cells.base import (
 class StackedCell:
     """L recurrent layers as one cell; layer 1 reads ``x_t``, layer l reads layer l-1's ``h_t``.
 
+    The state is ``[s^(1) | ... | s^(L)]``, each layer's own state side by side (so an ``h0``
+    given to an algorithm is that wide: :func:`bptt.cells.state_size`), and parameter ``name`` of
+    layer l is ``f"l{l}.{name}"`` (0-based). Use :func:`stack` to build one. Explained in
+    Chapter 9.
+
     Parameters
     ----------
     layers : sequence of Cell
         The layers' cells, bottom (reads the input) first, top (read by the readout) last; any
         cells of the protocol, e.g. ``(bptt.TANH, bptt.GRU, bptt.LSTM)``. All layers share the
         hidden size H given to :func:`bptt.init_params`.
-
-    The state is ``[s^(1) | ... | s^(L)]``, each layer's own state side by side (so an ``h0``
-    given to an algorithm is that wide: :func:`bptt.cells.state_size`), and parameter ``name`` of
-    layer l is ``f"l{l}.{name}"`` (0-based). Use :func:`stack` to build one. Explained in
-    Chapter 9.
     """
 
     layers: tuple[Cell, ...]
@@ -227,6 +227,8 @@ class StackedCell:
 def stack(cell: Cell | Sequence[Cell], layers: int | None = None) -> StackedCell:
     """A :class:`StackedCell`: ``stack(bptt.TANH, 3)`` or ``stack([bptt.TANH, bptt.LSTM])``.
 
+    Explained in Chapter 9.
+
     Parameters
     ----------
     cell : Cell or sequence of Cell
@@ -234,8 +236,6 @@ def stack(cell: Cell | Sequence[Cell], layers: int | None = None) -> StackedCell
     layers : int, optional
         The number of layers L when ``cell`` is one cell (required then); not given with a
         sequence.
-
-    Explained in Chapter 9.
     """
     if isinstance(cell, Sequence) and not isinstance(cell, str):
         if layers is not None:
