@@ -628,20 +628,25 @@ def gated_summary(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_gated(result: dict[str, Any]) -> str:
-    """The GRU/LSTM rows as a Markdown table (milliseconds; ratios below 1: bptt faster)."""
+    """The GRU/LSTM rows as a Markdown table (milliseconds; ratios below 1: bptt faster).
+
+    Six columns, so that the table fits the book's text column.
+    """
     lines = [
-        "| cell | dtype | T | B | D | H | V | bptt ms | torch ms | bptt/torch (quartiles) "
+        "| cell | (T, B, D, H, V) | bptt ms | torch ms | bptt/torch (quartiles) "
         "| products numpy/torch |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|",
     ]
+    short = {"float64": "f64", "float32": "f32"}
     for r in result["rows"]:
         torch_ms = _ms(r["torch"]) if "torch" in r else "-"
         ratio = _ratio(r, "torch") if "bptt/torch" in r else "-"
         both = "numpy products" in r and "torch products" in r
         products = f"{r['numpy products'] / r['torch products']:.2f}" if both else "-"
+        shape = f"{r['T']}, {r['B']}, {r['D']}, {r['H']}, {r['V']}"
         lines.append(
-            f"| {r['cell']} | {r['dtype']} | {r['T']} | {r['B']} | {r['D']} | {r['H']} | "
-            f"{r['V']} | {_ms(r['vectorised'])} | {torch_ms} | {ratio} | {products} |"
+            f"| {r['cell']} {short.get(r['dtype'], r['dtype'])} | {shape} | "
+            f"{_ms(r['vectorised'])} | {torch_ms} | {ratio} | {products} |"
         )
     return "\n".join(lines)
 
@@ -1186,29 +1191,37 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3g}" if seconds < 1 else f"{seconds * 1e3:.0f}"
 
 
-def format_table(result: dict[str, Any]) -> str:
+def format_table(result: dict[str, Any], part: str = "all") -> str:
     """The rows as a Markdown table (times in milliseconds, medians; ratios below 1: bptt faster).
 
     A ratio's quartiles over the interleaved rounds follow it in brackets, when there were
-    enough rounds for them to say something.
+    enough rounds for them to say something. ``part`` selects the columns: ``"peers"`` (the
+    package against PyTorch and JAX), ``"hardware"`` (against its own per-step path and the
+    machine's matmul peak) or ``"all"``. The book shows the two parts as two tables, each narrow
+    enough for its text column.
     """
+    if part not in ("all", "peers", "hardware"):
+        raise ValueError(f"part must be 'all', 'peers' or 'hardware', got {part!r}")
     rows = result["rows"]
-    has_step = any("stepwise" in r for r in rows)
-    peers = [p for p in ("torch", "jax") if any(p in r for r in rows)]
-    has_floor = any("floor_fraction" in r for r in rows)
-    head = ["dtype", "T", "B", "D", "H", "V", "vectorised ms"]
-    head += ["per step ms"] if has_step else []
-    head += [f"{p} ms" for p in peers] + [f"bptt / {p}" for p in peers]
-    head += ["GFLOP/s", "% of peak"] + (["% of same-shape products"] if has_floor else [])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    has_step = part != "peers" and any("stepwise" in r for r in rows)
+    peers = [p for p in ("torch", "jax") if any(p in r for r in rows)] if part != "hardware" else []
+    has_floor = part != "peers" and any("floor_fraction" in r for r in rows)
+    head = ["(T, B, D, H, V)", "bptt ms"]
+    head += ["per-step ms"] if has_step else []
+    head += [f"{p} ms" for p in peers] + [f"bptt/{p}" for p in peers]
+    if part != "peers":
+        head += ["GFLOP/s", "% of peak"] + (["% of products"] if has_floor else [])
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    short = {"float64": "f64", "float32": "f32"}
     for r in rows:
-        cells = [r["dtype"], *(str(r.get(k, V if k in "DV" else "")) for k in "TBDHV")]
-        cells.append(_ms(r["vectorised"]))
+        shape = ", ".join(str(r.get(k, V if k in "DV" else "")) for k in "TBDHV")
+        cells = [f"{shape} {short.get(r['dtype'], r['dtype'])}", _ms(r["vectorised"])]
         if has_step:
             cells.append(_ms(r["stepwise"]))
         cells += [_ms(r[p]) if p in r else "" for p in peers]
         cells += [_ratio(r, p) for p in peers]
-        cells += [f"{r['gflops']:.1f}", f"{100 * r['peak_fraction']:.0f}"]
+        if part != "peers":
+            cells += [f"{r['gflops']:.1f}", f"{100 * r['peak_fraction']:.0f}"]
         if has_floor:
             cells.append(f"{100 * r['floor_fraction']:.0f}" if "floor_fraction" in r else "")
         lines.append("| " + " | ".join(cells) + " |")

@@ -164,12 +164,31 @@ def cut_code(tab: Any) -> list[str]:
     return [f"{line.strip()[:100]}" for line in lines]
 
 
+def wide_tables(tab: Any) -> list[str]:
+    """Tables that run past the right edge of the article: the last columns are cut off or hidden
+    behind a scrollbar. Reports each table's header row."""
+    headers = tab.evaluate(
+        f"""(tol) => {{
+            const article = {ARTICLE};
+            const right = article.getBoundingClientRect().right;
+            return Array.from(article.querySelectorAll('table'))
+                .filter(t => t.getBoundingClientRect().width > 0)
+                .filter(t => t.getBoundingClientRect().right > right + tol
+                          || (t.parentElement.scrollWidth > t.parentElement.clientWidth + tol))
+                .map(t => (t.rows[0] ? t.rows[0].textContent : t.textContent));
+        }}""",
+        TOLERANCE_PX,
+    )
+    return [" ".join(header.split())[:100] for header in headers]
+
+
 CHECKS: dict[str, Callable[[Any], list[str]]] = {
     "wide equation": wide_equations,
     "raw TeX": raw_tex,
     "shrunk figure": shrunk_figures,
     "making of the book": making_of,
     "cut-off code": cut_code,
+    "cut-off table": wide_tables,
 }
 
 

@@ -63,7 +63,7 @@ def test_bench_one_and_its_tables_on_a_tiny_configuration():
     row["peak_fraction"] = 0.5
     result = {"rows": [row], "peak_gflops": {"float64": 1.0}, "threads": 1, "numpy": "x"}
     result.update(torch=None, jax=None, clock="cpu")
-    assert "| float64 | 4 | 2 | 3 | 3 | 4 |" in bench_speed.format_table(result)
+    assert "| 4, 2, 3, 3, 4 f64 |" in bench_speed.format_table(result)
     assert "JAX not installed" in bench_speed.describe(result)
     assert bench_speed.summary(result) == {}
 
@@ -127,7 +127,7 @@ def test_bench_gated_one_and_its_tables_on_a_tiny_configuration():
     row = bench_speed.bench_gated_one("lstm", 4, 2, 3, 3, 4, "float64", torch=False)
     assert {"vectorised", "numpy products", "rounds"} <= set(row) and "torch" not in row
     result = {"rows": [row], "threads": 1, "numpy": "x", "torch": None, "clock": "cpu"}
-    assert "| lstm | float64 | 4 | 2 | 3 | 3 | 4 |" in bench_speed.format_gated(result)
+    assert "| lstm f64 | 4, 2, 3, 3, 4 |" in bench_speed.format_gated(result)
     assert "PyTorch not installed" in bench_speed.describe_gated(result)
     assert bench_speed.gated_summary(result) == {}
 

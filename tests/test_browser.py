@@ -195,6 +195,7 @@ BROKEN_PAGES = {
     "shrunk_figure": "shrunk figure",
     "making_of": "making of the book",
     "cut_code": "cut-off code",
+    "cut_table": "cut-off table",
 }
 
 
@@ -266,6 +267,7 @@ def test_checks_pass_on_a_good_page(scratch_tab) -> None:
     tab = scratch_tab("good")
     assert tab.evaluate("document.querySelectorAll('mjx-container').length") >= 4
     assert tab.evaluate("document.querySelectorAll('article img').length") == 1
+    assert tab.evaluate("document.querySelectorAll('article table').length") == 1
     # Jupyter Book links every CSS file of _static/; _static/bptt.css wraps the page's long code
     # line, which the cut-off code check would report otherwise.
     assert tab.evaluate("document.querySelectorAll('link[href*=\"bptt.css\"]').length") == 1
