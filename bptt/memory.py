@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.vectorised import DERIV_BLOCK
 
 MODEL_REL_TOL = 0.05
 """The memory model is held to ``MODEL_REL_TOL * model + MODEL_ABS_TOL`` of the measured peak."""
@@ -95,7 +96,9 @@ def bptt_memory(
           ``softmax temporaries`` of ``2 T B`` (each row's maximum and sum);
         * made by the backward pass: ``backward: dL/da`` is 0 (the error signals are computed in
           the buffer of the pre-activations, ``overwrite_cache``) and ``backward: tanh
-          derivative`` ``B H`` (``1 - h_t**2``, computed one step at a time in a (B, H) buffer);
+          derivative`` ``k B H`` (``1 - h_t**2``, computed for a block of ``k`` steps at a time,
+          ``k = min(T, max(1, DERIV_BLOCK // (B H)))``, so at most about ``DERIV_BLOCK``
+          numbers: :data:`bptt.algorithms.vectorised.DERIV_BLOCK`);
         * ``gradients``: as many elements as the parameters, and for token ids a ``(D, H)``
           buffer into which the rows of ``dL/da`` are scattered to form ``W_xh``'s gradient.
 
@@ -120,7 +123,7 @@ def bptt_memory(
         "output gradients": 0,  # computed in the outputs' array
         "softmax temporaries": 2 * T * B,  # the maximum and the sum of each row
         "backward: dL/da": 0,  # computed in the pre-activations' array
-        "backward: tanh derivative": B * H,
+        "backward: tanh derivative": min(T, max(1, DERIV_BLOCK // (B * H))) * B * H,
         "gradients": n_params,
         "backward: W_xh scatter buffer": D * H if token_ids else 0,
     }
