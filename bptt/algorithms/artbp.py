@@ -31,15 +31,18 @@ from bptt.algorithms.stepwise import (
     LossFn,
     check_mask,
     check_update,
-    masked_step_loss,
-    masked_update,
     prepare_stream,
 )
-from bptt.algorithms.truncation import StepRecord, TBPTTResult, UpdateFn, backward_window
-from bptt.cells import TANH, Cell, Params, hidden
+from bptt.algorithms.truncation import (
+    StepRecord,
+    TBPTTResult,
+    UpdateFn,
+    backward_window,
+    record_step,
+)
+from bptt.cells import TANH, Cell, Params
 from bptt.losses import softmax_cross_entropy
 from bptt.params import as_generator, zeros_like_params
-from bptt.readout import readout_forward
 
 
 @runtime_checkable
@@ -217,16 +220,11 @@ def artbp(
     step_losses = np.empty(T)
     lengths: list[int] = []
     for t in range(T):
-        if keep is None:
-            h, cache = cell.step(params, h, x[t])
-            step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
-            records.append(StepRecord(cache, h, doutput))
-        else:
-            new, cache = cell.step(params, h, x[t])
-            h = masked_update(keep[t], new, h)
-            outputs = readout_forward(params, hidden(cell, h))
-            step_losses[t], doutput = masked_step_loss(loss, outputs, targets[t], keep[t])
-            records.append(StepRecord(cache, h, doutput, keep[t]))
+        row = None if keep is None else keep[t]
+        h, step_losses[t], record = record_step(
+            params, h, x[t], targets[t], row, cell=cell, loss=loss
+        )
+        records.append(record)
         scales.append(carry)
         c = _cut_probability(schedule, len(records))
         cut = gen.random() < c  # c was fixed before the draw: "anticipated"

@@ -50,6 +50,33 @@ class StepRecord(NamedTuple):
     keep: np.ndarray | None = None
 
 
+def record_step(
+    params: Params,
+    h: np.ndarray,
+    x_t: np.ndarray,
+    target_t: Any,
+    keep_t: np.ndarray | None,
+    *,
+    cell: Any,
+    loss: LossFn,
+) -> tuple[np.ndarray, float, StepRecord]:
+    """One forward step of the streaming algorithms: the new state, the step's loss, its record.
+
+    With a mask row ``keep_t`` a padded example's state does not advance and its loss is left
+    out (:func:`~bptt.algorithms.stepwise.masked_update`,
+    :func:`~bptt.algorithms.stepwise.masked_step_loss`). Shared by :func:`tbptt` and
+    :func:`bptt.algorithms.artbp.artbp`. Explained in Chapter 6.
+    """
+    new, cache = cell.step(params, h, x_t)
+    if keep_t is None:
+        step_loss, doutput = loss(readout_forward(params, hidden(cell, new)), target_t)
+        return new, step_loss, StepRecord(cache, new, doutput)
+    h = masked_update(keep_t, new, h)
+    outputs = readout_forward(params, hidden(cell, h))
+    step_loss, doutput = masked_step_loss(loss, outputs, target_t, keep_t)
+    return h, step_loss, StepRecord(cache, h, doutput, keep_t)
+
+
 @dataclass
 class TBPTTResult(BPTTResult):
     """The outcome of :func:`tbptt` (and of :func:`bptt.algorithms.artbp.artbp`).
@@ -208,16 +235,11 @@ def tbptt(
     step_losses = np.empty(T)
     pending = updates = 0
     for t in range(T):
-        if keep is None:
-            h, cache = cell.step(params, h, x[t])
-            step_losses[t], doutput = loss(readout_forward(params, hidden(cell, h)), targets[t])
-            window.append(StepRecord(cache, h, doutput))
-        else:
-            new, cache = cell.step(params, h, x[t])
-            h = masked_update(keep[t], new, h)
-            outputs = readout_forward(params, hidden(cell, h))
-            step_losses[t], doutput = masked_step_loss(loss, outputs, targets[t], keep[t])
-            window.append(StepRecord(cache, h, doutput, keep[t]))
+        row = None if keep is None else keep[t]
+        h, step_losses[t], record = record_step(
+            params, h, x[t], targets[t], row, cell=cell, loss=loss
+        )
+        window.append(record)
         pending += 1
         if pending == k1 or t == T - 1:
             grads = backward_window(params, window, pending, cell=cell)
