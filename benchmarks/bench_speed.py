@@ -365,8 +365,8 @@ def bench_one(
     """Median seconds of each implementation for one configuration (and derived numbers).
 
     The peers are checked against the package first (:func:`check_peer`). Besides the medians, a
-    row holds the ratio ``vectorised / peer`` of the medians and its quartiles over the rounds
-    (each round times every implementation once, so a round's ratio compares like with like).
+    row holds the median and the quartiles over the rounds of the ratio ``vectorised / peer`` (each
+    round times every implementation once, so a round's ratio compares like with like).
     ``floor`` (default: when ``B * H >= ARITHMETIC_BOUND``) adds :func:`matmul_floor`.
     """
     params, inputs, targets = problem(T, B, H, dtype, D=D, V=V)
@@ -392,7 +392,7 @@ def bench_one(
     for peer in ("torch", "jax"):
         if peer in times:
             ratios = [v / p for v, p in zip(times["vectorised"], times[peer], strict=True)]
-            row[f"bptt/{peer}"] = row["vectorised"] / row[peer]
+            row[f"bptt/{peer}"] = statistics.median(ratios)  # the same samples as its quartiles
             row[f"bptt/{peer} quartiles"] = _quartiles(ratios)
             row[f"{peer} error"] = errors[peer]
     row["gflops"] = flops(T, B, D, H, V) / row["vectorised"] / 1e9
@@ -514,11 +514,12 @@ def bench_gated_one(
     row.update({name: statistics.median(t) for name, t in times.items()})
     if "torch" in times:
         ratios = [v / p for v, p in zip(times["vectorised"], times["torch"], strict=True)]
-        row["bptt/torch"] = row["vectorised"] / row["torch"]
+        row["bptt/torch"] = statistics.median(ratios)  # the same samples as its quartiles
         row["bptt/torch quartiles"] = _quartiles(ratios)
         row["torch error"] = errors["torch"]
     if "torch_no_onednn" in times:
-        row["bptt/torch_no_onednn"] = row["vectorised"] / row["torch_no_onednn"]
+        pairs = zip(times["vectorised"], times["torch_no_onednn"], strict=True)
+        row["bptt/torch_no_onednn"] = statistics.median([v / p for v, p in pairs])
         row["torch_no_onednn error"] = errors["torch_no_onednn"]
     gates = 3 if cell_name == "gru" else 4
     products = recurrence_products(T, B, H, gates, dtype, torch=torch)

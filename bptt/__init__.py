@@ -4,9 +4,9 @@ A small numpy package for training recurrent networks, grown chapter by chapter 
 *Backpropagation Through Time, executable*. The main entry points::
 
     import numpy as np, bptt
-    params = bptt.init_params(input_size=D, hidden_size=H, output_size=V, rng=0)
-    loss, grads, h_last = bptt.loss_and_grads(params, inputs, targets)
-    report = bptt.gradcheck(lambda p: bptt.loss_and_grads(p, inputs, targets), params)
+    model = bptt.Model.init(input_size=D, hidden_size=H, output_size=V, rng=0, cell=bptt.GRU)
+    loss, grads, h_last = bptt.loss_and_grads(model, inputs, targets)
+    report = bptt.gradcheck(lambda m: bptt.loss_and_grads(m, inputs, targets), model)
 
 The package has two faces. The library, exported here, is layered bottom up: cells
 (:mod:`bptt.cells`), the model pieces (:mod:`bptt.params`, :mod:`bptt.readout`,
@@ -88,6 +88,7 @@ from bptt.gradcheck import GradcheckReport, gradcheck, relative_error
 from bptt.interop import from_torch, load_safetensors, save_safetensors, to_torch
 from bptt.losses import log_softmax, softmax, softmax_cross_entropy, squared_error
 from bptt.memory import BPTTMemory, bptt_memory, measure_peak_bytes
+from bptt.model import Model
 from bptt.optim import SGD, Adagrad, Adam, ConstantLR, CosineLR, Optimizer, StepLR, make_optimizer
 from bptt.params import ModelSizes, check_params, init_params
 from bptt.readout import readout_backward, readout_forward
@@ -101,6 +102,7 @@ __all__ = [  # noqa: RUF022 (grouped as in the API reference, not sorted)
     "Cell",
     "GRUCell",
     "LSTMCell",
+    "Model",
     "ModelSizes",
     "Params",
     "StackedCell",

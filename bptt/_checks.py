@@ -73,6 +73,26 @@ def unit_interval(name: str, value: Any) -> float:
     return float(value)
 
 
+def float_dtype(name: str, value: Any) -> np.dtype[Any]:
+    """Return ``value`` as a floating numpy dtype, else raise naming ``name``.
+
+    One rule for every function that takes a dtype: a numpy type (``np.float32``), a dtype
+    (``np.dtype("float32")``) and its name (``"float32"``, ``"f4"``) are the same thing. ``None``
+    is refused rather than read, as numpy would, as float64.
+    """
+    expected = "a floating dtype such as np.float64 or 'float32'"
+    result: np.dtype[Any] | None
+    try:
+        result = None if value is None else np.dtype(value)
+    except (TypeError, ValueError):
+        result = None
+    if result is None or not np.issubdtype(result, np.floating):
+        given = f"{result} ({describe(value)})" if result is not None else describe(value)
+        raise TypeError(f"{name} must be {expected}, got {given}; pass 'float64' or 'float32'")
+    checked: np.dtype[Any] = result
+    return checked
+
+
 def as_array(name: str, value: Any) -> np.ndarray:
     """``np.asarray(value)``, with a one-line error naming ``name`` for a ragged sequence."""
     try:

@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.result import BPTTResult
 from bptt.cells import Params
+from bptt.model import Model
 from bptt.params import as_generator
 
 DEFAULT_TOLERANCE = 1e-7
@@ -212,20 +214,21 @@ def _loss_of(f: Callable[[Params], Any], params: Params) -> float:
 
 
 def _loss_value(out: Any) -> float:
-    """The loss from what ``f`` returned: a number, or a tuple whose first item is the loss."""
-    value = out[0] if isinstance(out, tuple) else out
+    """The loss from what ``f`` returned: a number, a :class:`bptt.BPTTResult`, or a tuple whose
+    first item is the loss."""
+    value = out[0] if isinstance(out, tuple | BPTTResult) else out
     try:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(
-            f"f(params) must return the loss as a number (or a tuple starting with it), got "
-            f"{type(value).__name__}; return the loss first"
+            f"f(params) must return the loss as a number (or a result or tuple starting with it), "
+            f"got {type(value).__name__}; return the loss first"
         ) from None
 
 
 def gradcheck(
-    f: Callable[[Params], Any],
-    params: Mapping[str, np.ndarray],
+    f: Callable[[Any], Any],
+    params: Mapping[str, np.ndarray] | Model,
     *,
     grads: Mapping[str, np.ndarray] | None = None,
     eps: float = DEFAULT_EPS,
@@ -241,10 +244,13 @@ def gradcheck(
     Parameters
     ----------
     f : callable
-        ``f(params)`` returns the loss, or a tuple whose first two items are the loss and the
-        analytic gradients (as :func:`bptt.loss_and_grads` does).
-    params : dict
-        The point at which to check; its arrays are perturbed in place and restored.
+        ``f(params)`` returns the loss, or what :func:`bptt.loss_and_grads` returns (a
+        :class:`bptt.BPTTResult`: the loss and the analytic gradients), or a tuple whose first
+        two items are the loss and the gradients.
+    params : dict or bptt.Model
+        The point at which to check; its arrays are perturbed in place and restored. For a
+        :class:`bptt.Model`, ``f`` is called with the model and its ``params`` are checked:
+        ``bptt.gradcheck(lambda m: bptt.loss_and_grads(m, inputs, targets), model)``.
     grads : dict, optional
         Analytic gradients; taken from ``f(params)[1]`` when omitted.
     eps : float
@@ -286,6 +292,14 @@ def gradcheck(
             f"f must be callable as f(params), got {_checks.describe(f)}; pass e.g. "
             "lambda p: bptt.loss_and_grads(p, inputs, targets)"
         )
+    if isinstance(params, Model):  # perturb the model's arrays in place, call f with the model
+        model = params
+        model_f: Callable[[Any], Any] = f
+        params = model.params
+
+        def f(_: Params) -> Any:
+            return model_f(model)
+
     if not isinstance(params, Mapping) or not params:
         raise TypeError(
             "params must be a non-empty mapping of parameter arrays, got "
@@ -322,9 +336,10 @@ def gradcheck(
                 "dominated by rounding error (Chapter 5); check in float64",
                 stacklevel=2,
             )
-    out = f(params)  # type: ignore[arg-type]
+    out = f(params)
     if grads is None:
-        if not (isinstance(out, tuple) and len(out) >= 2 and isinstance(out[1], Mapping)):
+        returned = isinstance(out, tuple | BPTTResult) and len(out) >= 2
+        if not (returned and isinstance(out[1], Mapping)):
             raise ValueError(
                 "grads was not given and f(params) did not return (loss, grads, ...); return "
                 f"the gradients from f or pass grads=, got {type(out).__name__}"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
-from bptt.algorithms.vectorised import DERIV_BLOCK
+from bptt.algorithms.vectorised import DERIV_BLOCK, ONE_HOT_BLOCK, ONE_HOT_MAX_SIZE
 
 MODEL_REL_TOL = 0.05
 """The memory model is held to ``MODEL_REL_TOL * model + MODEL_ABS_TOL`` of the measured peak."""
@@ -100,7 +100,10 @@ def bptt_memory(
           ``k = min(T, max(1, DERIV_BLOCK // (B H)))``, so at most about ``DERIV_BLOCK``
           numbers: :data:`bptt.algorithms.vectorised.DERIV_BLOCK`);
         * ``gradients``: as many elements as the parameters, and for token ids a ``(D, H)``
-          buffer into which the rows of ``dL/da`` are scattered to form ``W_xh``'s gradient.
+          buffer into which the rows of ``dL/da`` are scattered to form ``W_xh``'s gradient
+          (for ``D <= ONE_HOT_MAX_SIZE``, also a ``(D, H)`` partial sum and a one-hot block of
+          at most :data:`bptt.algorithms.vectorised.ONE_HOT_BLOCK` numbers:
+          :func:`bptt.algorithms.vectorised.scatter_rows`).
 
         The peak is the largest of the sums alive at the softmax and in the backward pass.
 
@@ -111,9 +114,7 @@ def bptt_memory(
     D = _checks.positive_int("D", D)
     H = _checks.positive_int("H", H)
     V = _checks.positive_int("V", V)
-    dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"dtype must be a floating dtype such as np.float64, got {dtype}")
+    dtype = _checks.float_dtype("dtype", dtype)
     n_params = H * D + H * H + H + V * H + V
     elements = {
         "inputs (token ids)" if token_ids else "inputs": T * B if token_ids else T * B * D,
@@ -125,7 +126,7 @@ def bptt_memory(
         "backward: dL/da": 0,  # computed in the pre-activations' array
         "backward: tanh derivative": min(T, max(1, DERIV_BLOCK // (B * H))) * B * H,
         "gradients": n_params,
-        "backward: W_xh scatter buffer": D * H if token_ids else 0,
+        "backward: W_xh scatter buffer": _scatter_elements(T * B, D, H) if token_ids else 0,
     }
     e, size = elements, dtype.itemsize
     cache = e["hidden states"] + e["pre-activations"]
@@ -146,6 +147,13 @@ def bptt_memory(
     )
     peak = max(softmax_phase, backward_phase) * size
     return BPTTMemory(T, B, D, H, V, size, elements, peak)
+
+
+def _scatter_elements(rows: int, D: int, H: int) -> int:
+    """Numbers :func:`bptt.algorithms.vectorised.scatter_rows` allocates for ``rows`` ids."""
+    if D > ONE_HOT_MAX_SIZE:
+        return D * H
+    return 2 * D * H + D * max(1, min(rows, ONE_HOT_BLOCK // D))
 
 
 def measure_peak_bytes(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:

@@ -42,22 +42,6 @@ def as_generator(rng: Any, name: str = "rng") -> np.random.Generator:
     )
 
 
-def _float_dtype(dtype: Any) -> np.dtype[Any]:
-    try:
-        result: np.dtype[Any] = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(
-            f"dtype must be a floating dtype such as np.float64, got {_checks.describe(dtype)}; "
-            "pass np.float64 or np.float32"
-        ) from None
-    if not np.issubdtype(result, np.floating):
-        raise TypeError(
-            f"dtype must be a floating dtype such as np.float64, got {result}; "
-            "pass np.float64 or np.float32"
-        )
-    return result
-
-
 def _available_memory() -> int | None:
     """Physical memory in bytes, or None where the platform does not say."""
     try:
@@ -123,7 +107,7 @@ def init_params(
     H = _checks.positive_int("hidden_size", hidden_size)
     V = _checks.positive_int("output_size", output_size)
     weight_scale = _checks.positive_float("weight_scale", weight_scale)
-    dtype = _float_dtype(dtype)
+    dtype = _checks.float_dtype("dtype", dtype)
     check_cell(cell)
     gen = as_generator(rng)
     shapes = {**cell.param_shapes(D, H), "W_hy": (V, H), "b_y": (V,)}

@@ -23,6 +23,7 @@ LAYERS = {
     "bptt._version": 0,
     "bptt.cells": 1,
     "bptt.params": 2,
+    "bptt.model": 2,
     "bptt.readout": 2,
     "bptt.losses": 2,
     "bptt.algorithms": 3,

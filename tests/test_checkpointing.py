@@ -242,12 +242,15 @@ def test_invalid_memorize_rejected():
 
 def test_invalid_arguments_of_the_executor():
     params, inputs, targets, _ = _problem(6)
-    with pytest.raises(TypeError, match="exactly one of slots"):
-        loss_and_grads_checkpointed(params, inputs, targets)
-    with pytest.raises(TypeError, match="exactly one of slots"):
+    with pytest.raises(
+        TypeError,
+        match="at most one of slots=, memory_budget= and schedule=, got slots and schedule",
+    ):
         loss_and_grads_checkpointed(
             params, inputs, targets, slots=2, schedule=optimal_schedule(6, 2)
         )
+    with pytest.raises(TypeError, match="got slots and memory_budget"):
+        loss_and_grads_checkpointed(params, inputs, targets, slots=2, memory_budget=10**6)
     with pytest.raises(ValueError, match="slots must be an integer >= 1, got 0"):
         loss_and_grads_checkpointed(params, inputs, targets, slots=0)
     with pytest.raises(ValueError, match="schedule is for T = 5 steps but the inputs have T = 6"):

@@ -369,3 +369,21 @@ def test_quick_input_check_falls_back_to_the_full_one():
     ]:
         with pytest.raises(error):
             _inputs(bad, 4, np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("size", [1, 5, 64, 128, 129, 300])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scatter_rows_sums_the_rows_of_each_id_across_blocks(size, dtype):
+    from bptt.algorithms.vectorised import ONE_HOT_BLOCK, scatter_rows
+
+    gen = np.random.default_rng(size)
+    per_block = max(1, ONE_HOT_BLOCK // size)
+    for n in (1, 7, 2 * per_block + 3):  # one partial block, and several full ones
+        ids = gen.integers(0, size, size=n)
+        rows = gen.standard_normal((n, 5)).astype(dtype)
+        expected = np.zeros((size, 5))
+        np.add.at(expected, ids, rows.astype(np.float64))
+        got = scatter_rows(ids, rows, size)
+        assert got.dtype == dtype and got.shape == (size, 5)
+        tol = 1e-12 if dtype == np.float64 else 1e-4
+        assert np.allclose(got, expected, rtol=tol, atol=tol), (size, n)

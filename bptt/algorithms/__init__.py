@@ -29,6 +29,7 @@ from bptt.algorithms.checkpointing import (
 )
 from bptt.algorithms.loop import loss_and_grads_loop
 from bptt.algorithms.online import online_sgd
+from bptt.algorithms.result import BPTTResult
 from bptt.algorithms.rtrl import rtrl
 from bptt.algorithms.scan import (
     LinearGrads,
@@ -39,7 +40,6 @@ from bptt.algorithms.scan import (
     scan_linear_backward,
 )
 from bptt.algorithms.stepwise import (
-    BPTTResult,
     backward_stepwise,
     check_mask,
     forward_stepwise,

@@ -40,8 +40,9 @@ from bptt.algorithms.truncation import (
     backward_window,
     record_step,
 )
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import Cell, Params
 from bptt.losses import softmax_cross_entropy
+from bptt.model import Model, model_parts
 from bptt.params import as_generator, zeros_like_params
 
 
@@ -162,14 +163,14 @@ class ARTBPResult(TBPTTResult):
 
 
 def artbp(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
     schedule: TruncationSchedule,
     *,
     rng: np.random.Generator | int,
     h0: np.ndarray | None = None,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     loss: LossFn = softmax_cross_entropy,
     update: UpdateFn | None = None,
     mask: Any = None,
@@ -202,6 +203,7 @@ def artbp(
     Explained in Chapter 7. Memory is the length of the current subsequence: random, and with a
     heavy-tailed schedule occasionally large.
     """
+    params, cell = model_parts(params, cell)
     if not isinstance(schedule, TruncationSchedule):
         raise TypeError(
             "schedule must provide probability(length), e.g. PowerLawTruncation(16, 2.0), "

@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.result import BPTTResult
 from bptt.algorithms.stepwise import (
-    BPTTResult,
     LossFn,
     check_mask,
     check_targets,
@@ -54,8 +54,9 @@ from bptt.algorithms.stepwise import (
     masked_step_loss,
     masked_update,
 )
-from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
+from bptt.cells import Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy
+from bptt.model import Model, model_parts
 from bptt.params import check_params, prepare_h0, zeros_like_params
 from bptt.readout import readout_backward, readout_forward
 
@@ -97,12 +98,14 @@ class Schedule:
 class CheckpointedResult(BPTTResult):
     """What :func:`loss_and_grads_checkpointed` returns.
 
-    A :class:`~bptt.algorithms.stepwise.BPTTResult`: ``loss, grads, h_last = ...``.
+    A :class:`~bptt.algorithms.result.BPTTResult`: ``loss, grads, h_last = ...``.
 
     ``loss`` (sum of per-step losses), ``grads`` (dict like ``params``), ``h_last`` ``(B, H)``, and
     the counters measured while executing: ``forward_steps`` (calls of ``cell.step``),
     ``backward_steps`` (calls of ``cell.step_backward``, always T) and ``peak_stored`` (largest
-    number of slots in use at once, ``h_0`` included), with the ``schedule`` executed.
+    number of slots in use at once, ``h_0`` included), with the ``schedule`` executed and
+    ``slot_bytes``, the bytes of one slot (so the stored slots peaked at
+    ``peak_stored * slot_bytes``).
 
     Explained in Chapter 8.
     """
@@ -111,6 +114,7 @@ class CheckpointedResult(BPTTResult):
     backward_steps: int
     peak_stored: int
     schedule: Schedule
+    slot_bytes: int
 
 
 def _check_T_slots(T: Any, slots: Any) -> tuple[int, int]:
@@ -404,20 +408,57 @@ def _step(
     return (new if keep is None else masked_update(keep[t - 1], new, h)), cache
 
 
+def _nbytes(value: Any) -> int:
+    """Bytes of the distinct arrays in a step's ``(state, cache)`` (nested tuples, lists, dicts).
+
+    An array held twice (a cache keeping the new state itself) is counted once.
+    """
+    arrays: dict[tuple[int, int], int] = {}
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, np.ndarray):
+            arrays[(item.__array_interface__["data"][0], item.nbytes)] = item.nbytes
+        elif isinstance(item, tuple | list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+    return sum(arrays.values())
+
+
+def _slots_in_budget(memory_budget: Any, slot_bytes: int, memorize: str) -> int:
+    """The most slots of ``slot_bytes`` that ``memory_budget`` bytes hold (at least the minimum)."""
+    budget = _checks.positive_int("memory_budget", memory_budget)
+    fewest = 2 if memorize == "internal" else 1
+    slots = budget // slot_bytes
+    if slots < fewest:
+        what = "h_0 and one record" if memorize == "internal" else "h_0"
+        raise ValueError(
+            f"memory_budget must hold at least {fewest} slot(s) ({what}) of {slot_bytes} bytes, "
+            f"that is {fewest * slot_bytes} bytes, got {budget}; give a larger budget"
+        )
+    return slots
+
+
 def loss_and_grads_checkpointed(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
     h0: np.ndarray | None = None,
     *,
     slots: int | None = None,
+    memory_budget: int | None = None,
     memorize: str = "hidden",
     schedule: Schedule | None = None,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     loss: LossFn = softmax_cross_entropy,
     mask: Any = None,
 ) -> CheckpointedResult:
     """Full-BPTT loss and gradient with bounded memory, by checkpointing and recomputation.
+
+    Give at most one of ``slots``, ``memory_budget`` and ``schedule``. With none, the optimal
+    schedule for ``1 + ceil(sqrt(T))`` slots is used: memory growing like the square root of T,
+    as for evenly spaced checkpoints, for fewer recomputations.
 
     Parameters
     ----------
@@ -425,37 +466,64 @@ def loss_and_grads_checkpointed(
         As for :func:`bptt.loss_and_grads_stepwise` (a ``mask`` ``(T, B)`` marks padded steps;
         every recomputation applies it as the first sweep does).
     slots : int, optional
-        Number of slots (``h_0`` included); the optimal schedule for it is used. Give either
-        ``slots`` or ``schedule``.
+        Number of slots (``h_0`` included); the optimal schedule for it is used.
+    memory_budget : int, optional
+        Bytes the stored slots may take: the largest number of slots that fits (a state
+        ``(B, S)``, or with ``memorize="internal"`` a state and one step's cache, measured on the
+        first step) and the optimal schedule for that many. The parameters, the gradients, the
+        inputs and the working memory that does not grow with T come on top. A budget too small
+        for the fewest slots the schedule needs raises a ``ValueError`` saying how many bytes
+        that takes.
     memorize : {"hidden", "internal"}
-        With ``slots``: what a slot holds, a hidden state (BPTT-HSM, the default) or a step's
-        record (BPTT-ISM).
+        With ``slots`` or ``memory_budget``: what a slot holds, a hidden state (BPTT-HSM, the
+        default) or a step's record (BPTT-ISM).
     schedule : Schedule, optional
         A plan from :func:`optimal_schedule` or :func:`evenly_spaced_schedule` for this T.
 
     Returns
     -------
     CheckpointedResult
-        Loss, gradients (equal to full BPTT's up to rounding), final state, and the measured
-        counters ``forward_steps`` and ``peak_stored``.
+        Loss, gradients (equal to full BPTT's up to rounding), final state, the measured counters
+        ``forward_steps`` and ``peak_stored``, and ``slot_bytes``, the size of one slot.
 
     Each step's loss is evaluated once, when the step is reversed. Explained in Chapter 8.
     """
+    params, cell = model_parts(params, cell)
     D, H, _ = check_params(params, cell)
     dtype = params["W_hy"].dtype
     T, B, x_at = _one_hot_inputs(inputs, D, dtype)
     targets = check_targets(targets, T, B)
     keep = check_mask(mask, T, B)
-    if (slots is None) == (schedule is None):
-        raise TypeError("give exactly one of slots= (optimal schedule) or schedule=")
+    state0 = prepare_h0(h0, B, H, dtype, cell=cell)
+    given = [
+        name
+        for name, value in (
+            ("slots", slots),
+            ("memory_budget", memory_budget),
+            ("schedule", schedule),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise TypeError(
+            f"give at most one of slots=, memory_budget= and schedule=, got {' and '.join(given)}"
+        )
+    memorize = _check_memorize(memorize, 2)
+    slot_bytes = state0.nbytes
+    if memorize == "internal":  # a record: the step's state and its cache
+        slot_bytes = _nbytes(cell.step(params, state0, x_at(1)))
     if schedule is None:
+        if memory_budget is not None:
+            slots = _slots_in_budget(memory_budget, slot_bytes, memorize)
+        elif slots is None:
+            slots = 2 + isqrt(T - 1)  # h_0 and ceil(sqrt(T)) more
         schedule = optimal_schedule(T, _checks.positive_int("slots", slots), memorize=memorize)
     elif not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a bptt.Schedule, got {type(schedule).__name__}")
     elif schedule.T != T:
         raise ValueError(f"schedule is for T = {schedule.T} steps but the inputs have T = {T}")
 
-    stored = {0: prepare_h0(h0, B, H, dtype, cell=cell)}  # h_0 and the states inside records
+    stored = {0: state0}  # h_0 and the states inside records
     records: dict[int, Any] = {}  # step -> its cache
     grads = zeros_like_params(params)
     dh_next = np.zeros_like(stored[0])  # dL/dh_t flowing back from step t + 1
@@ -508,4 +576,5 @@ def loss_and_grads_checkpointed(
         backward_steps=backward,
         peak_stored=peak,
         schedule=schedule,
+        slot_bytes=slot_bytes,
     )

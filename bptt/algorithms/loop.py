@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.result import BPTTResult
 from bptt.cells import Params
 from bptt.params import check_params, prepare_h0, prepare_inputs
 
@@ -36,7 +37,7 @@ def _columns(
 
 def loss_and_grads_loop(
     params: Params, inputs: Any, targets: Any, h0: np.ndarray | None = None
-) -> tuple[float, Params, np.ndarray]:
+) -> BPTTResult:
     """Softmax cross-entropy of a tanh RNN and its BPTT gradient, one loop.
 
     Arguments and results as for :func:`bptt.loss_and_grads`: inputs are
@@ -78,4 +79,4 @@ def loss_and_grads_loop(
         grads["W_xh"] += g @ x[t].T
         grads["b_h"] += g.sum(axis=1)
         g_next = g
-    return float(loss), grads, hs[T].T.copy()
+    return BPTTResult(float(loss), grads, hs[T].T.copy())

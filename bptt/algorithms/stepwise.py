@@ -9,51 +9,21 @@ accumulates one contribution per step. The vectorised
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from bptt import _checks
-from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
+from bptt.algorithms.result import BPTTResult
+from bptt.cells import Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy, squared_error
+from bptt.model import Model, model_parts
 from bptt.params import check_params, prepare_h0, prepare_inputs, zeros_like_params
 from bptt.readout import readout_backward, readout_forward
 
 LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 """A per-step loss: ``(outputs (B, V), targets) -> (loss, doutputs)``; see :mod:`bptt.losses`."""
-
-
-@dataclass
-class BPTTResult:
-    """What every gradient algorithm returns: the loss, the gradients and the final state.
-
-    The truncated (:class:`bptt.TBPTTResult`), randomized (:class:`bptt.ARTBPResult`) and
-    checkpointed (:class:`bptt.CheckpointedResult`) variants, RTRL and UORO return subclasses
-    that add their own extras as attributes (``updates``, ``step_losses``, ``lengths``,
-    ``forward_steps``, ``peak_stored`` ...). Every result unpacks like the tuple of
-    :func:`bptt.loss_and_grads`: ``loss, grads, h_last = bptt.tbptt(...)``.
-
-    Attributes
-    ----------
-    loss : float
-        The loss, summed over steps and averaged over the batch.
-    grads : dict
-        The gradient of each parameter, a dict like ``params``.
-    h_last : ndarray, shape (B, S)
-        The final state, to carry into the next call (``S = H``, or ``2H`` for the LSTM).
-
-    Explained in Chapter 6.
-    """
-
-    loss: float
-    grads: Params
-    h_last: np.ndarray
-
-    def __iter__(self) -> Iterator[Any]:
-        """``loss, grads, h_last``: unpacks like the tuple of :func:`bptt.loss_and_grads`."""
-        return iter((self.loss, self.grads, self.h_last))
 
 
 def check_targets(targets: Any, T: int, B: int) -> np.ndarray:
@@ -196,11 +166,11 @@ def check_update(update: Any) -> None:
 
 
 def forward_stepwise(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     h0: np.ndarray | None = None,
     *,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     mask: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """Unroll ``cell`` over the inputs one step at a time.
@@ -213,6 +183,7 @@ def forward_stepwise(
     ``hs[t + 1, b] = hs[t, b]`` where ``mask[t, b] = 0``. Explained in Chapter 2 (unrolling
     itself in Chapter 1).
     """
+    params, cell = model_parts(params, cell)
     D, H, V = check_params(params, cell)
     dtype = params["W_hy"].dtype
     x = prepare_inputs(inputs, D, dtype)
@@ -232,12 +203,12 @@ def forward_stepwise(
 
 
 def backward_stepwise(
-    params: Params,
+    params: Params | Model,
     hs: np.ndarray,
     caches: list[Any],
     doutputs: np.ndarray,
     *,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     dh_last: np.ndarray | None = None,
     mask: Any = None,
 ) -> tuple[Params, np.ndarray]:
@@ -251,6 +222,7 @@ def backward_stepwise(
     straight to ``h_{t-1}`` and its cell gets no gradient (give ``doutputs`` zero there, as
     :func:`loss_and_grads_stepwise` does). Explained in Chapter 2.
     """
+    params, cell = model_parts(params, cell)
     _, _, V = check_params(params, cell)
     if not isinstance(caches, list):
         raise TypeError(
@@ -284,15 +256,15 @@ def backward_stepwise(
 
 
 def loss_and_grads_stepwise(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
     h0: np.ndarray | None = None,
     *,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     loss: LossFn = softmax_cross_entropy,
     mask: Any = None,
-) -> tuple[float, Params, np.ndarray]:
+) -> BPTTResult:
     """Loss summed over steps and its gradient by full BPTT, one time step at a time.
 
     Same contract as :func:`bptt.loss_and_grads`, for any ``cell`` and any per-step ``loss``
@@ -310,20 +282,21 @@ def loss_and_grads_stepwise(
     A custom ``loss`` must average over the rows it is given, as the package's losses do.
     Explained in Chapter 4.
     """
+    params, cell = model_parts(params, cell)
     total, hs, caches, doutputs = forward_with_losses(
         params, inputs, targets, h0, cell=cell, loss=loss, mask=mask
     )
     grads, _ = backward_stepwise(params, hs, caches, doutputs, cell=cell, mask=mask)
-    return total, grads, hs[-1].copy()
+    return BPTTResult(total, grads, hs[-1].copy())
 
 
 def forward_with_losses(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
     h0: np.ndarray | None = None,
     *,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     loss: LossFn = softmax_cross_entropy,
     mask: Any = None,
 ) -> tuple[float, np.ndarray, list[Any], np.ndarray]:
@@ -332,6 +305,7 @@ def forward_with_losses(
     With a ``mask`` the padded steps' losses are left out (:func:`masked_step_loss`). Raises
     ``FloatingPointError`` if the total loss is not finite. Explained in Chapter 4.
     """
+    params, cell = model_parts(params, cell)
     outputs, hs, caches = forward_stepwise(params, inputs, h0, cell=cell, mask=mask)
     T, B, V = outputs.shape
     targets = check_loss(loss, check_targets(targets, T, B), V)

@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.result import BPTTResult
 from bptt.algorithms.stepwise import (
-    BPTTResult,
     LossFn,
     check_mask,
     check_update,
@@ -32,6 +32,7 @@ from bptt.algorithms.stepwise import (
 )
 from bptt.cells import TANH, Cell, Params, hidden, hidden_backward
 from bptt.losses import softmax_cross_entropy
+from bptt.model import Model, model_parts
 from bptt.params import zeros_like_params
 from bptt.readout import readout_backward, readout_forward
 
@@ -81,7 +82,7 @@ def record_step(
 class TBPTTResult(BPTTResult):
     """The outcome of :func:`tbptt` (and of :func:`bptt.algorithms.artbp.artbp`).
 
-    A :class:`~bptt.algorithms.stepwise.BPTTResult`: ``loss, grads, h_last = tbptt(...)``.
+    A :class:`~bptt.algorithms.result.BPTTResult`: ``loss, grads, h_last = tbptt(...)``.
 
     Attributes
     ----------
@@ -164,14 +165,14 @@ def backward_window(
 
 
 def tbptt(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
     k1: int,
     k2: int,
     *,
     h0: np.ndarray | None = None,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     loss: LossFn = softmax_cross_entropy,
     update: UpdateFn | None = None,
     mask: Any = None,
@@ -187,8 +188,8 @@ def tbptt(
 
     Parameters
     ----------
-    params : dict
-        The cell's parameters and the readout's ``W_hy``, ``b_y``.
+    params : bptt.Model or dict
+        A :class:`bptt.Model`, or the cell's parameters and the readout's ``W_hy``, ``b_y``.
     inputs : ndarray
         ``(T, B, D)`` floats or ``(T, B)`` integer ids (one-hot implied).
     targets : ndarray
@@ -223,6 +224,7 @@ def tbptt(
 
     Explained in Chapter 6.
     """
+    params, cell = model_parts(params, cell)
     k1, k2 = check_truncation(k1, k2)
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
     check_update(update)

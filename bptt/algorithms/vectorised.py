@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.result import BPTTResult
 from bptt.cells import TANH, Cell, Params
 from bptt.losses import softmax_cross_entropy
+from bptt.model import Model, model_parts
 from bptt.params import check_inputs, check_params, prepare_h0
 from bptt.readout import readout_forward
 
@@ -32,6 +34,41 @@ _NAMES = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 DERIV_BLOCK = 2**12
 """Most numbers in one block of ``tanh'`` values in :func:`rnn_backward` (32 KiB in float64):
 small enough to stay in the processor's cache and within the memory model's tolerance (Ch. 7)."""
+
+
+ONE_HOT_MAX_SIZE = 128
+"""Largest vocabulary for which :func:`scatter_rows` multiplies by one-hot blocks."""
+
+ONE_HOT_BLOCK = 2**15
+"""Most numbers in one one-hot block of :func:`scatter_rows` (256 KiB in float64)."""
+
+
+def scatter_rows(ids: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """``out[i] = sum of rows[r] over the r with ids[r] == i``: the gradient of a gather.
+
+    ``ids`` ``(N,)`` in ``[0, size)``, ``rows`` ``(N, H)``; returns ``(size, H)``. For a small
+    vocabulary it multiplies blocks of one-hot columns with the rows: the matrix product spends
+    ``size`` multiply-adds per number but does them far faster than ``np.add.at``'s loop does
+    one (2 to 5 times at ``size = 64``, Appendix A2). Above :data:`ONE_HOT_MAX_SIZE` the
+    product's cost outgrows it and ``np.add.at`` is used. The blocks keep the extra memory to
+    :data:`ONE_HOT_BLOCK` numbers (Chapter 8's model counts them). Explained in Chapter 4.
+    """
+    out = np.zeros((size, rows.shape[1]), dtype=rows.dtype)
+    if size > ONE_HOT_MAX_SIZE:
+        np.add.at(out, ids, rows)
+        return out
+    per_block = max(1, min(len(ids), ONE_HOT_BLOCK // size))
+    one_hot = np.zeros((size, per_block), dtype=rows.dtype)
+    part = np.empty_like(out)
+    columns = np.arange(per_block)
+    for start in range(0, len(ids), per_block):
+        chunk = ids[start : start + per_block]
+        block, cols = one_hot[:, : len(chunk)], columns[: len(chunk)]
+        block[chunk, cols] = 1.0
+        np.matmul(block, rows[start : start + len(chunk)], out=part)
+        out += part
+        block[chunk, cols] = 0.0  # back to zeros for the next block
+    return out
 
 
 def _finite(arrays: list[np.ndarray]) -> bool:
@@ -266,9 +303,7 @@ def rnn_backward(
     grads["W_hh"] = rows_dpre.T @ hs[:-1].reshape(T * B, H)
     grads["b_h"] = rows_dpre.sum(axis=0)
     if x.ndim == 2:  # one-hot inputs: scatter-add rows of dpre into the columns of W_xh
-        dW_xh_T = np.zeros((D, H), dtype=dtype)
-        np.add.at(dW_xh_T, x.reshape(-1), rows_dpre)
-        grads["W_xh"] = dW_xh_T.T.copy()
+        grads["W_xh"] = scatter_rows(x.reshape(-1), rows_dpre, D).T.copy()
     else:
         grads["W_xh"] = rows_dpre.T @ x.reshape(T * B, D)
     ordered = {k: grads[k] for k in params}
@@ -298,15 +333,15 @@ def _cross_entropy_in_place(logits: np.ndarray, targets: np.ndarray) -> tuple[fl
 
 
 def loss_and_grads(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
     h0: np.ndarray | None = None,
     *,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     loss: LossFn = softmax_cross_entropy,
     mask: Any = None,
-) -> tuple[float, Params, np.ndarray]:
+) -> BPTTResult:
     """The loss of a recurrent network and its exact gradient by full BPTT, vectorised.
 
     Explained in Chapter 4, derived in Chapter 2, checked in Chapter 5; the gated cells' fast
@@ -314,9 +349,10 @@ def loss_and_grads(
 
     Parameters
     ----------
-    params : dict
-        The cell's parameters (for the tanh cell ``W_xh (H, D)``, ``W_hh (H, H)``,
-        ``b_h (H,)``) and the readout's ``W_hy (V, H)``, ``b_y (V,)``.
+    params : bptt.Model or dict
+        A :class:`bptt.Model` (its cell is used), or the parameters alone: the cell's (for the
+        tanh cell ``W_xh (H, D)``, ``W_hh (H, H)``, ``b_h (H,)``) and the readout's
+        ``W_hy (V, H)``, ``b_y (V,)``.
     inputs : ndarray
         ``(T, B, D)`` floats, or ``(T, B)`` integer token ids (one-hot implied).
     targets : ndarray
@@ -325,9 +361,9 @@ def loss_and_grads(
     h0 : ndarray, shape (B, S), optional
         Initial state (zeros by default), e.g. the ``h_last`` of the previous chunk:
         ``(B, H)``, or ``[h_0 | c_0]`` ``(B, 2H)`` for the LSTM.
-    cell : bptt.TANH, bptt.GRU or bptt.LSTM
-        The cell; any other raises a ``TypeError`` pointing to
-        :func:`bptt.loss_and_grads_stepwise`.
+    cell : bptt.TANH, bptt.GRU or bptt.LSTM, optional
+        The cell of a dict of parameters (default: the tanh cell; leave it out for a Model).
+        Any other cell raises a ``TypeError`` pointing to :func:`bptt.loss_and_grads_stepwise`.
     loss : bptt.softmax_cross_entropy or bptt.squared_error
         The per-step loss; for any other use :func:`bptt.loss_and_grads_stepwise`.
     mask : array of 0/1, shape (T, B), optional
@@ -336,18 +372,18 @@ def loss_and_grads(
 
     Returns
     -------
-    loss : float
-        The loss summed over time and averaged over the batch.
-    grads : dict
-        Gradients with the names and shapes of ``params``.
-    h_last : ndarray, shape (B, S)
-        The final state, to carry into the next chunk of a long sequence.
+    BPTTResult
+        ``loss`` (summed over time and averaged over the batch), ``grads`` (the names and shapes
+        of the parameters) and ``h_last`` ``(B, S)``, the final state to carry into the next
+        chunk of a long sequence. It unpacks as ``loss, grads, h_last = ...``, as every
+        algorithm's result does.
 
     Raises
     ------
     FloatingPointError
         If the loss is not finite (the model has diverged).
     """
+    params, cell = model_parts(params, cell)
     if cell is not TANH or loss is not softmax_cross_entropy or mask is not None:
         from bptt.algorithms.vectorised_gated import loss_and_grads_general
 
@@ -368,4 +404,4 @@ def loss_and_grads(
         value, doutputs = softmax_cross_entropy(outputs, targets, overwrite_logits=True)
     _checks.finite_scalar("loss", value)
     grads, _ = rnn_backward(params, cache, doutputs, overwrite_cache=True)
-    return value, grads, cache.hs[-1].copy()
+    return BPTTResult(value, grads, cache.hs[-1].copy())

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.result import BPTTResult
 from bptt.algorithms.stepwise import check_loss, check_mask, check_targets
-from bptt.algorithms.vectorised import _cross_entropy_in_place, _inputs
+from bptt.algorithms.vectorised import _cross_entropy_in_place, _inputs, scatter_rows
 from bptt.cells import Params
 from bptt.cells.gru import GRUCell
 from bptt.cells.lstm import LSTMCell
@@ -97,9 +98,7 @@ def _input_grads(G: np.ndarray, x: np.ndarray, D: int) -> np.ndarray:
     """``sum_t G_t^T x_t`` ``(columns of G, D)`` over all ``T * B`` rows (a scatter-add for ids)."""
     rows = G.reshape(-1, G.shape[-1])
     if x.ndim == 2:
-        dW_T = np.zeros((D, rows.shape[1]), dtype=G.dtype)
-        np.add.at(dW_T, x.reshape(-1), rows)
-        transposed: np.ndarray = dW_T.T
+        transposed: np.ndarray = scatter_rows(x.reshape(-1), rows, D).T
         return transposed
     result: np.ndarray = rows.T @ x.reshape(rows.shape[0], D)
     return result
@@ -507,7 +506,7 @@ def loss_and_grads_general(
     cell: Any,
     loss: Any = softmax_cross_entropy,
     mask: Any = None,
-) -> tuple[float, Params, np.ndarray]:
+) -> BPTTResult:
     """:func:`bptt.loss_and_grads` for any fast cell, loss and mask (same contract).
 
     Parameters
@@ -529,11 +528,9 @@ def loss_and_grads_general(
 
     Returns
     -------
-    loss : float
-    grads : dict
-        Gradients with the names and shapes (and order) of ``params``.
-    h_last : ndarray, shape (B, S)
-        The state after each sequence's last real step.
+    BPTTResult
+        ``loss``; ``grads`` with the names and shapes (and order) of ``params``; ``h_last``
+        ``(B, S)``, the state after each sequence's last real step.
 
     Explained in Chapter 4 (vectorisation, masks) and Chapter 10 (the gated cells).
     """
@@ -564,4 +561,4 @@ def loss_and_grads_general(
         h_last = np.concatenate((hs[-1], cache[1][-1]), axis=1)
     else:
         h_last = hs[-1].copy()
-    return value, {k: np.ascontiguousarray(grads[k]) for k in params}, h_last
+    return BPTTResult(value, {k: np.ascontiguousarray(grads[k]) for k in params}, h_last)

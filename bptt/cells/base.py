@@ -15,7 +15,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from bptt._checks import describe, positive_int
+from bptt._checks import describe, float_dtype, positive_int
 
 Params = dict[str, np.ndarray]
 """Parameters and gradients: a plain ``dict`` from a name (``"W_hh"``...) to a float array."""
@@ -273,6 +273,7 @@ def gaussian_params(
     A bias is ``biases[name]`` if given there, else 0 (the LSTM's forget-gate bias uses it).
     """
     biases = {} if biases is None else biases
+    dtype = float_dtype("dtype", dtype)
     params: Params = {}
     for name, shape in shapes.items():
         if name.startswith("b_"):
