@@ -66,6 +66,8 @@ CASES = [
     case(*TRAIN, "--seed", -1, says=["--seed", ">= 0"]),
     case(*TRAIN, "--seed", 1.5, says=["--seed"]),
     case(*TRAIN, "--dtype", "float16", says=["--dtype", "float16"]),
+    case(*TRAIN, "--cell", "bogus", says=["--cell", "'bogus'", "tanh", "gru", "lstm"]),
+    case(*TRAIN, "--cell", "LSTM", says=["--cell", "'LSTM'"]),
     case(*TRAIN, "--steps", -1, says=["--steps"]),
     case(*TRAIN, "--steps", "1e3", says=["--steps", "'1e3'"]),
     case(*TRAIN, "--epochs", 0, says=["--epochs"]),
@@ -180,6 +182,7 @@ CASES = [
     case(*RESUME, "--seed", 3, says=["seed=3"]),
     case(*RESUME, "--k1", 5, says=["k1=5"]),
     case(*RESUME, "--batch-size", 4, says=["batch_size=4 (snapshot: 1)"]),
+    case(*RESUME, "--cell", "lstm", says=["cell='lstm' (snapshot: 'tanh')"]),
     case(*RESUME, "--val-fraction", 0.1, says=["val_fraction=0.1 (snapshot: 0.0)"]),
     case(*RESUME, *STEP[-4:], "--lr-rates", 0.01, "--steps", 200, says=["lr_schedule=StepLR"]),
     case(

@@ -269,3 +269,13 @@ def test_with_no_slots_nor_budget_about_sqrt_t_slots(steps):
     assert result.schedule == optimal_schedule(steps, 1 + math.ceil(math.sqrt(steps)))
     full = bptt.loss_and_grads_stepwise(params, x, y)
     assert all(bptt.relative_error(result.grads[k], full.grads[k]) < 1e-12 for k in full.grads)
+
+
+def test_the_trainer_takes_a_dtype_the_same_way():
+    from bptt.app.train import TrainConfig
+
+    for dtype in SAME_DTYPE:
+        assert TrainConfig(dtype=dtype).dtype == "float32"
+    for bad in ("int32", np.int64, None):
+        with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
+            TrainConfig(dtype=bad).validate()

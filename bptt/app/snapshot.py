@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bptt.app.data import Vocabulary
+from bptt.cells import GRU, LSTM, TANH, Cell
 from bptt.params import check_params
 
 FORMAT = "bptt-snapshot"
@@ -43,6 +44,12 @@ FORMAT_VERSION = 1
 """Bumped when the layout changes; a snapshot with another version is refused."""
 
 _META_KEY = "__metadata__"
+
+CELLS: dict[str, Cell] = {"tanh": TANH, "gru": GRU, "lstm": LSTM}
+"""The recurrent cells a character model can have, by the name its snapshot records."""
+
+DEFAULT_CELL = "tanh"
+"""The cell of a snapshot that names none (all those written before bptt trained gated cells)."""
 
 
 class SnapshotError(ValueError):
@@ -283,23 +290,65 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     return Snapshot(arrays=contents, metadata=meta, path=path)
 
 
+def cell_named(name: Any, argument: str = "cell") -> Cell:
+    """The cell of :data:`CELLS` called ``name``; a ``ValueError`` naming ``argument`` otherwise.
+    Explained in Appendix A1."""
+    if not isinstance(name, str) or name not in CELLS:
+        raise ValueError(f"{argument} must be one of {', '.join(map(repr, CELLS))}, got {name!r}")
+    return CELLS[name]
+
+
+def cell_name(metadata: Mapping[str, Any]) -> str:
+    """The name of the cell a character-model snapshot's ``metadata`` records.
+
+    Its training configuration says (``config["cell"]``); a snapshot written before bptt trained
+    gated cells says nothing and holds a tanh RNN (:data:`DEFAULT_CELL`). Raises a
+    :class:`SnapshotError` for a name that is not one of :data:`CELLS`. Explained in Appendix A1.
+    """
+    config = metadata.get("config")
+    name = config.get("cell", DEFAULT_CELL) if isinstance(config, Mapping) else DEFAULT_CELL
+    if not isinstance(name, str) or name not in CELLS:
+        raise SnapshotError(
+            f"snapshot records cell {name!r}; this version of bptt knows "
+            f"{', '.join(map(repr, CELLS))}"
+        )
+    return name
+
+
+def model_cell(metadata: Mapping[str, Any]) -> Cell:
+    """The cell (``bptt.TANH``, ``bptt.GRU`` or ``bptt.LSTM``) of a character-model snapshot.
+
+    What :func:`bptt.sample` and :func:`bptt.save_safetensors` need besides the parameters of
+    :func:`load_model`: ``cell = model_cell(metadata)``. Explained in Appendix A1.
+    """
+    return CELLS[cell_name(metadata)]
+
+
 def load_model(
     path: str | os.PathLike[str],
 ) -> tuple[dict[str, np.ndarray], Vocabulary, dict[str, Any]]:
     """The parameters, vocabulary and metadata of a character-model snapshot, for sampling.
 
-    Raises ``FileNotFoundError`` or :class:`SnapshotError` as :func:`load_snapshot` does, and
-    a :class:`SnapshotError` if the parameters do not fit the recorded vocabulary. Explained in
-    Appendix A1.
+    The parameters are those of the snapshot's cell, :func:`model_cell` of the metadata (a tanh
+    RNN, a GRU or an LSTM). Raises ``FileNotFoundError`` or :class:`SnapshotError` as
+    :func:`load_snapshot` does, and a :class:`SnapshotError` if the parameters do not fit the
+    recorded cell and vocabulary. Explained in Appendix A1.
     """
     snap = load_snapshot(path)
     where = f"snapshot {str(snap.path)!r}"
     params = {k.removeprefix("params/"): v for k, v in snap.arrays.items() if k[:7] == "params/"}
     try:
+        name = cell_name(snap.metadata)
+    except SnapshotError as err:
+        raise SnapshotError(f"{where}: {err}") from None
+    try:
         vocab = Vocabulary(tuple(snap.metadata["vocab"]))
-        D, _, V = check_params(params)
+        D, _, V = check_params(params, CELLS[name])
     except (KeyError, TypeError, ValueError) as err:
-        raise SnapshotError(f"{where} does not hold a usable model: {err}") from None
+        raise SnapshotError(
+            f"{where} does not hold a usable model (the parameters of a {name} cell and a "
+            f"vocabulary): {err}"
+        ) from None
     if not D == V == vocab.size:
         raise SnapshotError(
             f"{where} has a model for {D} input and {V} output characters but a vocabulary of "

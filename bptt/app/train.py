@@ -17,6 +17,10 @@ bit):
   stops (:attr:`CharModelTrainer.stopped_early`);
 - **a learning-rate schedule** (:mod:`bptt.optim`: constant, step, cosine, linear warm-up).
 
+The model is the tanh RNN of Chapter 4 by default; ``cell="gru"`` or ``cell="lstm"`` trains a
+gated cell of Chapter 10 in the same loop (full BPTT through the gated cells' fast path, the LSTM's
+carried state being ``[h | c]``).
+
 Optionally each chunk is trained with truncated BPTT(k1, k2) (Chapter 6) instead of full BPTT: an
 update every ``k1`` characters, backpropagated through the last ``k2``. Everything that determines
 the next step (parameters, optimiser state, carried states, position, step, recent losses,
@@ -30,6 +34,7 @@ update, and a loss that stays far above the uniform model's (see :data:`DIVERGEN
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from collections import deque
@@ -41,18 +46,28 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
+from bptt.algorithms.stepwise import forward_stepwise
 from bptt.algorithms.truncation import check_truncation, tbptt
 from bptt.algorithms.vectorised import loss_and_grads, rnn_forward
 from bptt.app.data import Vocabulary
-from bptt.app.snapshot import SnapshotError, load_snapshot, save_snapshot
-from bptt.cells import Params
+from bptt.app.snapshot import (
+    CELLS,
+    DEFAULT_CELL,
+    SnapshotError,
+    cell_name,
+    cell_named,
+    load_snapshot,
+    save_snapshot,
+)
+from bptt.cells import TANH, Cell, Params, state_size
 from bptt.clip import clip_by_global_norm, clip_by_value, global_norm
 from bptt.losses import softmax_cross_entropy
 from bptt.optim import ConstantLR, LRSchedule, Optimizer, lr_schedule_from_dict, make_optimizer
 from bptt.params import as_generator, init_params
 
 CHECKPOINT_KIND = "char-rnn/tanh"
-"""The ``kind`` recorded in a trainer's snapshot; other kinds are refused on load."""
+"""The ``kind`` recorded in the snapshot of a tanh model (:func:`checkpoint_kind` of any cell);
+other kinds are refused on load."""
 
 DIVERGENCE_FACTOR = 10.0
 """A chunk loss above this many times the uniform model's (``initial_loss``) is far too high."""
@@ -69,6 +84,11 @@ state is carried from one call to the next, so this bounds memory without changi
 
 MIN_VALIDATION_CHARS = 2
 """The smallest held-out text: one character to read and the next one to predict."""
+
+ACTIVATIONS_PER_UNIT = {"tanh": (3, 2), "gru": (9, 9), "lstm": (12, 12)}
+"""Numbers per hidden unit and step that a training step keeps (states, pre-activations or gates,
+their derivatives) and that a validation forward keeps (states, and a gated cell's per-step cache),
+by cell: generous counts, which the tests hold above what tracemalloc measures."""
 
 MEMORY_COPIES = 10
 """How many parameter-sized arrays training holds at once, at most: the parameters, their
@@ -89,10 +109,11 @@ class TrainConfig:
     model should memorise, such as the Zen of Python, is trained on in full), measured every
     ``val_every`` steps; ``patience`` (``None``: never) validation checks in a row without a new
     best stop training. ``lr_schedule`` (``None``: the constant ``learning_rate``) is a schedule of
-    :mod:`bptt.optim` applied to ``learning_rate``.
+    :mod:`bptt.optim` applied to ``learning_rate``. ``cell`` names the recurrent cell:
+    ``"tanh"`` (the classic model), ``"gru"`` or ``"lstm"`` (:data:`bptt.app.snapshot.CELLS`).
 
-    Explained in Chapter 4 (truncation in Chapter 6; batches, validation, early stopping and
-    schedules in Appendix A1).
+    Explained in Chapter 4 (truncation in Chapter 6; batches, validation, early stopping,
+    schedules and the gated cells in Appendix A1).
     """
 
     hidden_size: int = 100
@@ -111,8 +132,14 @@ class TrainConfig:
     val_every: int = 500
     patience: int | None = None
     lr_schedule: LRSchedule | None = None
+    cell: str = DEFAULT_CELL
 
     def __post_init__(self) -> None:
+        # One dtype rule for the whole package: np.float32, np.dtype("float32") and "f4" all mean
+        # "float32" (a snapshot stores the name, as JSON); validate() refuses anything else.
+        if self.dtype is not None:
+            with contextlib.suppress(TypeError):
+                self.dtype = np.dtype(self.dtype).name
         # A snapshot stores the schedule as a dict (JSON); a constant rate without warm-up is the
         # same training as no schedule, and is stored as such (None), so the two compare equal.
         if isinstance(self.lr_schedule, Mapping):
@@ -122,6 +149,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise a clear error for a hyperparameter out of range."""
+        cell_named(self.cell)
         _checks.positive_int("hidden_size", self.hidden_size)
         _checks.positive_int("seq_length", self.seq_length)
         _checks.positive_float("learning_rate", self.learning_rate)
@@ -189,14 +217,18 @@ class TrainConfig:
         """About how many bytes training needs with a vocabulary of ``vocab_size`` characters.
 
         :data:`MEMORY_COPIES` parameter-sized arrays plus the activations of one chunk of
-        ``batch_size`` streams (and of one chunk of validation): an estimate to refuse a
-        configuration before allocating it. Explained in Appendix A1.
+        ``batch_size`` streams (and of one chunk of validation), for the configuration's cell (see
+        :data:`ACTIVATIONS_PER_UNIT`): an estimate to refuse a configuration before allocating
+        it. Explained in Appendix A1.
         """
         H, V, T, B = self.hidden_size, vocab_size, self.seq_length, self.batch_size
-        n_params = H * V + H * H + H + V * H + V  # W_xh, W_hh, b_h, W_hy, b_y
-        n_activations = ((T + 1) * H * 3 + T * V * 2) * B  # states, pre-activations, outputs, ...
+        shapes = cell_named(self.cell).param_shapes(V, H)  # tanh: W_xh, W_hh, b_h
+        n_params = sum(math.prod(shape) for shape in shapes.values()) + V * H + V  # + W_hy, b_y
+        per_step, per_val_step = ACTIVATIONS_PER_UNIT[self.cell]
+        # states, pre-activations (or gates), outputs and their derivatives
+        n_activations = ((T + 1) * H * per_step + T * V * 2) * B
         if self.val_fraction > 0:  # one chunk of the held-out text (one stream)
-            n_activations += (VALIDATION_CHUNK + 1) * H * 2 + VALIDATION_CHUNK * V
+            n_activations += (VALIDATION_CHUNK + 1) * H * per_val_step + VALIDATION_CHUNK * V
         itemsize = np.dtype(self.dtype).itemsize
         return itemsize * (MEMORY_COPIES * n_params + n_activations)
 
@@ -297,13 +329,20 @@ def split_text(
     return DataSplit(n_chars, n_train, n_val, B, length)
 
 
+def checkpoint_kind(cell: str) -> str:
+    """The ``kind`` a trainer's snapshot records for a model with the cell named ``cell``:
+    ``"char-rnn/lstm"``, or :data:`CHECKPOINT_KIND` for the tanh RNN. Explained in Appendix A1."""
+    cell_named(cell)
+    return f"char-rnn/{cell}"
+
+
 def text_digest(text: str) -> str:
     """SHA-256 of a text's UTF-8 bytes: how a snapshot recognises its text (Appendix A1)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class CharModelTrainer:
-    """Trains a tanh-RNN character model on one text, chunk after chunk.
+    """Trains a character model (a tanh RNN, a GRU or an LSTM) on one text, chunk after chunk.
 
     Parameters
     ----------
@@ -315,10 +354,13 @@ class CharModelTrainer:
 
     Attributes
     ----------
+    cell : Cell
+        The recurrent cell named by ``config.cell`` (``bptt.TANH``, ``bptt.GRU``, ``bptt.LSTM``).
     params, vocab, optimizer, h, position, step_count, smoothed_loss, recent_losses, rng
         Everything that determines the next step: :meth:`save` writes them and :meth:`load`
-        restores them, so training resumes exactly. ``h`` is ``(batch_size, H)``: one carried
-        state per stream; ``position`` is where the next chunk starts, in every stream.
+        restores them, so training resumes exactly. ``h`` is ``(batch_size, S)``: one carried
+        state per stream (``S = H``, or ``2H`` for the LSTM's ``[h | c]``); ``position`` is where
+        the next chunk starts, in every stream.
     split : DataSplit
         Which characters train and which are held out.
     best_val_loss, best_step, checks_since_best, last_validation
@@ -341,6 +383,7 @@ class CharModelTrainer:
         self.streams = self.data[: B * L].reshape(B, L)
         self.val_data = self.data[self.split.n_train :]
         self.rng = as_generator(self.config.seed)
+        self.cell: Cell = CELLS[self.config.cell]
         V = self.vocab.size
         self.params: Params = init_params(
             V,
@@ -349,9 +392,10 @@ class CharModelTrainer:
             rng=self.rng,
             weight_scale=self.config.weight_scale,
             dtype=np.dtype(self.config.dtype),
+            cell=self.cell,
         )
         self.optimizer: Optimizer = make_optimizer(self.config.optimizer, self.config.learning_rate)
-        self.h = np.zeros((B, self.config.hidden_size), dtype=self.params["W_hh"].dtype)
+        self.h = self._zero_state(B)
         self.position = 0
         self.step_count = 0
         # The loss of a model that predicts uniformly: -log(1/V) per character.
@@ -362,6 +406,24 @@ class CharModelTrainer:
         self.best_step: int | None = None
         self.checks_since_best = 0
         self.last_validation: ValidationCheck | None = None
+
+    def _zero_state(self, batch: int) -> np.ndarray:
+        """A zero state for ``batch`` streams: ``(batch, S)`` in the parameters' dtype."""
+        S = state_size(self.cell, self.config.hidden_size)
+        return np.zeros((batch, S), dtype=self.params["W_hy"].dtype)
+
+    def _forward(self, inputs: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The outputs ``(T, B, V)`` over ``inputs`` from state ``h``, and the last state.
+
+        Forward only, no gradient: for the loss of :meth:`next_loss` and
+        :meth:`validation_loss`. The tanh RNN runs :func:`bptt.rnn_forward` (the numbers of
+        every tanh run so far); a gated cell is unrolled step by step.
+        """
+        if self.cell is TANH:
+            outputs, cache = rnn_forward(self.params, inputs, h)
+            return outputs, cache.hs[-1]
+        outputs, states, _ = forward_stepwise(self.params, inputs, h, cell=self.cell)
+        return outputs, states[-1]
 
     @property
     def initial_loss(self) -> float:
@@ -424,7 +486,7 @@ class CharModelTrainer:
         chunk = self._chunk(start)
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                outputs, _ = rnn_forward(self.params, chunk[:-1], h)
+                outputs, _ = self._forward(chunk[:-1], h)
                 loss, _ = softmax_cross_entropy(outputs, chunk[1:], overwrite_logits=True)
             except ValueError:  # the outputs are not finite
                 return float("inf")
@@ -456,18 +518,27 @@ class CharModelTrainer:
         with np.errstate(over="ignore", invalid="ignore"):
             try:
                 if k1 == k2 == self.config.seq_length:  # full BPTT on the chunk: vectorised path
-                    loss, grads, h = loss_and_grads(self.params, inputs, targets, self.h)
+                    loss, grads, h = loss_and_grads(
+                        self.params, inputs, targets, self.h, cell=self.cell
+                    )
                     self._apply(grads)
                 else:  # TBPTT(k1, k2): an update every k1 steps, inside the chunk
                     result = tbptt(
-                        self.params, inputs, targets, k1, k2, h0=self.h, update=self._apply
+                        self.params,
+                        inputs,
+                        targets,
+                        k1,
+                        k2,
+                        h0=self.h,
+                        cell=self.cell,
+                        update=self._apply,
                     )
                     loss, h = result.loss, result.h_last
             except ValueError as err:
                 # Inputs, targets and state are made here and valid, so a ValueError can only be
                 # the loss rejecting non-finite outputs: the parameters have blown up.
                 raise FloatingPointError(f"the model has diverged: {err}") from err
-        _checks.finite_scalar("loss", loss)
+        loss = _checks.finite_scalar("loss", loss)
         self.h = h
         self.step_count += 1
         self.smoothed_loss = 0.999 * self.smoothed_loss + 0.001 * loss
@@ -493,18 +564,17 @@ class CharModelTrainer:
                 f"there is no held-out text: val_fraction is {self.config.val_fraction}; give "
                 "a val_fraction > 0 such as 0.1"
             )
-        h = np.zeros((1, self.config.hidden_size), dtype=self.params["W_hh"].dtype)
+        h = self._zero_state(1)
         total = 0.0
         with np.errstate(over="ignore", invalid="ignore"):
             try:
                 for start in range(0, ids.size - 1, VALIDATION_CHUNK):
                     stop = min(start + VALIDATION_CHUNK, ids.size - 1)
-                    outputs, cache = rnn_forward(self.params, ids[start:stop, None], h)
+                    outputs, h = self._forward(ids[start:stop, None], h)
                     loss, _ = softmax_cross_entropy(
                         outputs, ids[start + 1 : stop + 1, None], overwrite_logits=True
                     )
                     total += loss
-                    h = cache.hs[-1]
             except ValueError:  # the outputs are not finite
                 return float("inf")
         per_char = float(total / (ids.size - 1))
@@ -586,11 +656,11 @@ class CharModelTrainer:
         optim = self.optimizer.state_dict()
         arrays = {f"params/{k}": v for k, v in self.params.items()}
         arrays.update({f"optimizer/{k}": v for k, v in optim["arrays"].items()})
-        arrays["h"] = self.h  # (batch_size, H): one state per stream
+        arrays["h"] = self.h  # (batch_size, S): one state per stream
         sizes = {"input_size": self.vocab.size, "hidden_size": self.config.hidden_size}
         last = self.last_validation
         metadata = {
-            "kind": CHECKPOINT_KIND,
+            "kind": checkpoint_kind(self.config.cell),  # the cell's name is in "config" too
             "bptt_version": __version__,
             "config": self.config.as_dict(),
             "sizes": {**sizes, "output_size": self.vocab.size},
@@ -622,14 +692,26 @@ class CharModelTrainer:
     def load(cls, path: str | Path, text: str) -> CharModelTrainer:
         """A trainer restored from a snapshot, ready to continue training on ``text``.
 
-        Raises :class:`~bptt.app.snapshot.SnapshotError` if the file is damaged, is not a
-        character-model snapshot, or was trained on a different text. Explained in Appendix A1.
+        The model gets the snapshot's cell (a snapshot that names none, written before bptt
+        trained gated cells, holds a tanh RNN). Raises :class:`~bptt.app.snapshot.SnapshotError`
+        if the file is damaged, is not a character-model snapshot, or was trained on a different
+        text. Explained in Appendix A1.
         """
         snap = load_snapshot(path)
         meta = snap.metadata
         where = f"snapshot {str(snap.path)!r}"
-        if meta.get("kind") != CHECKPOINT_KIND:
+        kinds = [checkpoint_kind(name) for name in CELLS]
+        if meta.get("kind") not in kinds:
             raise SnapshotError(f"{where} holds a {meta.get('kind')!r} model, not a char model")
+        try:
+            cell = cell_name(meta)
+        except SnapshotError as err:
+            raise SnapshotError(f"{where}: {err}") from None
+        if meta["kind"] != checkpoint_kind(cell):
+            raise SnapshotError(
+                f"{where} is inconsistent: its kind {meta['kind']!r} is not that of its cell "
+                f"{cell!r} ({checkpoint_kind(cell)!r})"
+            )
         try:
             known = {f.name for f in fields(TrainConfig)}
             config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
@@ -665,7 +747,7 @@ class CharModelTrainer:
         if arrays["h"].shape != self.h.shape:
             raise SnapshotError(
                 f"{where} hidden state has shape {arrays['h'].shape}, the trainer needs "
-                f"{self.h.shape} (batch_size, hidden_size)"
+                f"{self.h.shape} (batch_size, state size of the {self.config.cell} cell)"
             )
         self.h = arrays["h"].copy()
         self.position = int(meta["position"])
