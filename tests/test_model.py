@@ -44,6 +44,7 @@ def _algorithms():
         "checkpointed": lambda p, x, y, **kw: bptt.loss_and_grads_checkpointed(
             p, x, y, slots=3, **kw
         ),
+        "rtrl": lambda p, x, y, **kw: bptt.rtrl(p, x, y, loss=bptt.softmax_cross_entropy, **kw),
     }
 
 

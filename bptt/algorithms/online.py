@@ -20,8 +20,9 @@ from bptt.algorithms.rtrl import rtrl
 from bptt.algorithms.stepwise import LossFn
 from bptt.algorithms.truncation import TBPTTResult, check_truncation, tbptt
 from bptt.algorithms.uoro import uoro
-from bptt.cells import TANH, Cell, Params
+from bptt.cells import Cell, Params
 from bptt.losses import softmax_cross_entropy
+from bptt.model import Model, model_parts
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _left_ball(params: Params, names: Sequence[str], radius: float) -> bool:
 
 
 def online_sgd(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
     method: Method,
@@ -151,11 +152,12 @@ def online_sgd(
     decay_steps: float | None = None,
     trainable: Sequence[str] | None = None,
     h0: np.ndarray | None = None,
-    cell: Cell = TANH,
+    cell: Cell | None = None,
     loss: LossFn = softmax_cross_entropy,
     rng: np.random.Generator | int = 0,
     track: Callable[[Params], float] | None = None,
     divergence: float = 1e6,
+    mask: Any = None,
 ) -> OnlineRun:
     """Train ``params`` (a copy) by SGD along one stream, with the gradients of ``method``.
 
@@ -164,7 +166,8 @@ def online_sgd(
     Parameters
     ----------
     params, inputs, targets, h0, cell, loss
-        The model and the stream, as for :func:`bptt.tbptt`.
+        The model and the stream, as for :func:`bptt.tbptt`: ``params`` a :class:`bptt.Model`
+        or a dict, ``cell=None`` the model's cell (the tanh cell for a dict).
     method : RTRL, TBPTT, ARTBP or UORO
         Which gradient algorithm feeds the updates.
     learning_rate : float
@@ -183,7 +186,18 @@ def online_sgd(
         trainable parameters).
     divergence : float
         Stop, and report divergence, when a trainable parameter's absolute value exceeds it.
+    mask : array_like, shape (T, B), optional
+        0/1 marking padded steps, passed to the method's algorithm (as for
+        :func:`bptt.loss_and_grads_stepwise`): a padded step moves no state and adds no loss or
+        gradient, though RTRL and UORO still call the update there (with a zero gradient for
+        the examples padded at that step).
+
+    Returns
+    -------
+    OnlineRun
+        The trace; ``params`` is a dict, the trained copy (also when a Model was given).
     """
+    params, cell = model_parts(params, cell)
     names, track = _check_online(params, method, trainable, track)
     learning_rate = _checks.positive_float("learning_rate", learning_rate)
     divergence = _checks.positive_float("divergence", divergence)
@@ -205,33 +219,20 @@ def online_sgd(
         update_steps.append(t)
         tracked.append(track(params))
 
+    stream: dict[str, Any] = {"h0": h0, "cell": cell, "loss": loss, "mask": mask}
     step_losses, diverged = np.empty(0), False
     try:
         result: TBPTTResult
         if isinstance(method, RTRL):
-            result = rtrl(params, inputs, targets, h0=h0, cell=cell, loss=loss, update=update)
+            result = rtrl(params, inputs, targets, update=update, **stream)
         elif isinstance(method, UORO):
-            result = uoro(
-                params, inputs, targets, h0=h0, cell=cell, loss=loss, update=update, rng=rng
-            )
+            result = uoro(params, inputs, targets, update=update, rng=rng, **stream)
         elif isinstance(method, TBPTT):
             k1, k2 = method.k1, method.k2
-            result = tbptt(
-                params, inputs, targets, k1, k2, h0=h0, cell=cell, loss=loss, update=update
-            )
+            result = tbptt(params, inputs, targets, k1, k2, update=update, **stream)
         else:
             schedule = method.schedule
-            result = artbp(
-                params,
-                inputs,
-                targets,
-                schedule,
-                rng=rng,
-                h0=h0,
-                cell=cell,
-                loss=loss,
-                update=update,
-            )
+            result = artbp(params, inputs, targets, schedule, rng=rng, update=update, **stream)
         step_losses = result.step_losses
     except _DivergedError:
         diverged = True

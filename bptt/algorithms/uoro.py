@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
-from bptt.algorithms.stepwise import LossFn, check_update, prepare_stream
+from bptt.algorithms.rtrl import advance_rows, step_loss
+from bptt.algorithms.stepwise import LossFn, check_mask, check_update, prepare_stream
 from bptt.algorithms.truncation import TBPTTResult, UpdateFn
-from bptt.cells import Params, hidden, hidden_backward
+from bptt.cells import Cell, Params, hidden, hidden_backward
 from bptt.cells.base import flatten_params, param_size, state_jvp, unflatten_params
 from bptt.losses import squared_error
+from bptt.model import Model, model_parts
 from bptt.params import as_generator, zeros_like_params
 from bptt.readout import readout_backward, readout_forward
 
@@ -50,23 +52,32 @@ def uoro_scalings(
 
 
 def uoro(
-    params: Params,
+    params: Params | Model,
     inputs: Any,
     targets: Any,
-    *,
-    cell: Any,
     h0: np.ndarray | None = None,
+    *,
+    cell: Cell | None = None,
     loss: LossFn = squared_error,
     update: UpdateFn | None = None,
+    mask: Any = None,
     rng: np.random.Generator | int = 0,
 ) -> TBPTTResult:
     """Online gradients from UORO's rank-one estimate ``S_t ~ h~_t theta~_t^T``.
 
+    An unbiased estimate of :func:`bptt.rtrl`'s gradients at ``O(H^2)`` per step for a tanh RNN,
+    against RTRL's ``O(H^4)``. Explained in Chapter 12.
+
     Parameters
     ----------
-    params, inputs, targets, cell, h0, loss, update
-        As for :func:`bptt.rtrl`: ``update(grads, t)`` is called after every step with the
-        estimate of ``dl_t/dtheta``.
+    params, inputs, targets, h0, cell, loss, update
+        As for :func:`bptt.rtrl` (``params`` a :class:`bptt.Model` or a dict; ``cell=None`` the
+        model's cell, or the tanh cell): ``update(grads, t)`` is called after every step with
+        the estimate of ``dl_t/dtheta``.
+    mask : array_like, shape (T, B), optional
+        0/1 marking padded steps, as for :func:`bptt.loss_and_grads_stepwise`: a padded
+        example's state does not move, its loss and gradient are zero, and its step counts as
+        the identity (``J_t = I``, ``dF/dtheta = 0``) in the estimate (see Notes).
     rng : numpy.random.Generator or int
         Source of the random signs ``nu_t``.
 
@@ -74,7 +85,8 @@ def uoro(
     -------
     TBPTTResult
         ``grads`` is the sum of the per-step estimates. For the cell's parameters it is random,
-        with mean the full BPTT gradient (at fixed parameters); the readout's is exact.
+        with mean the full BPTT gradient (at fixed parameters, with the same ``mask``); the
+        readout's is exact.
 
     Notes
     -----
@@ -83,26 +95,40 @@ def uoro(
     ``nu^T dF/dtheta`` is the batch-summed parameter gradient one ``step_backward`` returns.
     Each step: the cell's step, ``J_t h~`` (:func:`bptt.cells.base.state_jvp`), one backward
     step; the carried memory is ``B S + P`` numbers, against RTRL's ``B S P``.
-    Explained in Chapter 12.
+
+    At a padded step example b's row of ``h~`` is carried through ``J_t = I`` and still
+    multiplied by ``rho0``, as ``theta~`` is divided by it: leaving the row alone would divide
+    its estimate ``h~_b theta~^T`` by ``rho0`` and bias it. It gets no sign (``nu_b = 0``, since
+    its ``dF/dtheta`` is 0), so its estimate changes only by the other examples' new term
+    ``(rho0 / rho1) h~_b (nu^T dF/dtheta)^T``, whose mean is zero: unchanged on average (one
+    ``theta~`` for the batch cannot leave one row's product exactly as it was).
     """
+    params, cell = model_parts(params, cell)
     x, targets, h = prepare_stream(params, inputs, targets, h0, cell)
     check_update(update)
     gen = as_generator(rng)
     (T, B), S_width = x.shape[:2], h.shape[1]
+    keep = check_mask(mask, T, B)
     h_tilde = np.zeros((B, S_width), dtype=h.dtype)
     theta_tilde = np.zeros(param_size(cell, params), dtype=h.dtype)
     total = zeros_like_params(params)
     step_losses = np.empty(T)
     for t in range(T):
-        h, cache = cell.step(params, h, x[t])
-        j_h_tilde = state_jvp(cell, params, cache, h_tilde)  # J_t h~_{t-1}
+        row = None if keep is None else keep[t]  # the examples that take step t
+        new, cache = cell.step(params, h, x[t])
+        h = advance_rows(row, new, h)
+        # J_t h~_{t-1}, with J_t = I for a padded example
+        j_h_tilde = advance_rows(row, state_jvp(cell, params, cache, h_tilde), h_tilde)
         nu = gen.choice(np.array([-1.0, 1.0], dtype=h.dtype), size=(B, S_width))
+        if row is not None:
+            nu = nu * row[:, None]  # a padded example's dF/dtheta is 0: no noise for it
         local = flatten_params(cell, cell.step_backward(params, cache, nu)[1])  # nu^T dF/dtheta
         rho0, rho1 = uoro_scalings(theta_tilde, j_h_tilde, local, nu)
-        h_tilde = rho0 * j_h_tilde + rho1 * nu
+        h_tilde = rho0 * j_h_tilde + rho1 * nu  # padded rows too, to match theta~ / rho0
         theta_tilde = theta_tilde / rho0 + local / rho1
         visible = hidden(cell, h)
-        step_losses[t], doutput = loss(readout_forward(params, visible), targets[t])
+        outputs = readout_forward(params, visible)
+        step_losses[t], doutput = step_loss(loss, outputs, targets[t], row)
         dh, grads = readout_backward(params, visible, doutput)
         dh = hidden_backward(cell, dh)
         estimate = float(np.sum(dh * h_tilde)) * theta_tilde  # (dl_t/dh_t . h~_t) theta~_t
