@@ -48,9 +48,9 @@ def scatter_rows(ids: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
 
     ``ids`` ``(N,)`` in ``[0, size)``, ``rows`` ``(N, H)``; returns ``(size, H)``. For a small
     vocabulary it multiplies blocks of one-hot columns with the rows: the matrix product spends
-    ``size`` multiply-adds per number but does them far faster than ``np.add.at``'s loop does
-    one (2 to 5 times at ``size = 64``, Appendix A2). Above :data:`ONE_HOT_MAX_SIZE` the
-    product's cost outgrows it and ``np.add.at`` is used. The blocks keep the extra memory to
+    ``size`` multiply-adds per number but does them faster than ``np.add.at``'s loop does one
+    (Exercise 4 of Chapter 4 times both). Above :data:`ONE_HOT_MAX_SIZE` the product's cost
+    outgrows it and ``np.add.at`` is used. The blocks keep the extra memory to
     :data:`ONE_HOT_BLOCK` numbers (Chapter 8's model counts them). Explained in Chapter 4.
     """
     out = np.zeros((size, rows.shape[1]), dtype=rows.dtype)
