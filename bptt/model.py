@@ -29,6 +29,8 @@ class Model:
     inputs, targets)``, ``bptt.tbptt(model, ...)``, ``bptt.loss_and_grads_checkpointed(model,
     ...)``; its cell is used and ``cell=`` is not needed.
 
+    Explained in Chapter 4.
+
     Attributes
     ----------
     cell : Cell
@@ -36,8 +38,6 @@ class Model:
         the protocol :class:`bptt.Cell`.
     params : dict of str to ndarray
         The cell's parameters and the readout's ``W_hy (V, H)``, ``b_y (V,)``.
-
-    Explained in Chapter 4.
     """
 
     cell: Cell

@@ -128,6 +128,7 @@ def _documented_callables():
 
 FIELD = re.compile(r"^:(param|raises) ([^:]*):")
 NAME = re.compile(r"^[\w.*\\]+(, [\w.*\\]+)*$")  # "x", "inputs, targets", "FloatingPointError"
+ATTRIBUTE = re.compile(r"^\.\. attribute:: (.*)$")
 
 
 def swallowed_prose(docstring: str) -> list[str]:
@@ -142,7 +143,10 @@ def swallowed_prose(docstring: str) -> list[str]:
 
     parsed = str(NumpyDocstring(docstring, Config(napoleon_use_param=True)))
     fields = (FIELD.match(line) for line in parsed.splitlines())
-    return [m.group(0) for m in fields if m and not NAME.match(m.group(2).strip())]
+    found = [m.group(0) for m in fields if m and not NAME.match(m.group(2).strip())]
+    # after an Attributes section the paragraph becomes an attribute named by its words
+    attributes = (ATTRIBUTE.match(line.strip()) for line in parsed.splitlines())
+    return found + [m.group(0) for m in attributes if m and not NAME.match(m.group(1).strip())]
 
 
 def test_no_prose_is_parsed_as_a_parameter():
@@ -157,4 +161,7 @@ def test_no_prose_is_parsed_as_a_parameter():
 def test_swallowed_prose_is_found():
     trailing = "Sum.\n\nParameters\n----------\nx : int\n    A number.\n\nExplained in Chapter 4.\n"
     assert swallowed_prose(trailing)
+    attributes = "Box.\n\nAttributes\n----------\nx : int\n    A number.\n\nExplained in 4.\n"
+    assert swallowed_prose(attributes)
+    assert not swallowed_prose(attributes.replace("\n\nExplained in 4.", ""))
     assert not swallowed_prose("Sum.\n\nExplained in Chapter 4.\n\n" + trailing.split("\n\n")[1])

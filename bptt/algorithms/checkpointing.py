@@ -71,6 +71,8 @@ MEMORIZE = ("hidden", "internal")
 class Schedule:
     """A checkpointing plan for a sequence of ``T`` steps.
 
+    Explained in Chapter 8.
+
     Attributes
     ----------
     T : int
@@ -83,8 +85,6 @@ class Schedule:
         Forward steps (calls of ``cell.step``) the plan performs, counted from its actions.
     peak_stored : int
         Largest number of slots in use at once (stored states and records, ``h_0`` included).
-
-    Explained in Chapter 8.
     """
 
     T: int

@@ -27,6 +27,8 @@ class BPTTResult:
     ``forward_steps``, ``peak_stored`` ...). Every result unpacks as a triple:
     ``loss, grads, h_last = bptt.loss_and_grads(...)`` or ``= bptt.tbptt(...)``.
 
+    Explained in Chapter 4.
+
     Attributes
     ----------
     loss : float
@@ -35,8 +37,6 @@ class BPTTResult:
         The gradient of each parameter, a dict like ``params``.
     h_last : ndarray, shape (B, S)
         The final state, to carry into the next call (``S = H``, or ``2H`` for the LSTM).
-
-    Explained in Chapter 4.
     """
 
     loss: float

@@ -84,6 +84,8 @@ class TBPTTResult(BPTTResult):
 
     A :class:`~bptt.algorithms.result.BPTTResult`: ``loss, grads, h_last = tbptt(...)``.
 
+    Explained in Chapter 6.
+
     Attributes
     ----------
     loss : float
@@ -99,8 +101,6 @@ class TBPTTResult(BPTTResult):
         Number of forward steps, T.
     step_losses : ndarray, shape (T,)
         The loss of every step.
-
-    Explained in Chapter 6.
     """
 
     updates: int

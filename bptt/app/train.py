@@ -344,6 +344,8 @@ def text_digest(text: str) -> str:
 class CharModelTrainer:
     """Trains a character model (a tanh RNN, a GRU or an LSTM) on one text, chunk after chunk.
 
+    Explained in Chapter 4; batches, validation, saving and resuming in Appendix A1.
+
     Parameters
     ----------
     text : str
@@ -365,8 +367,6 @@ class CharModelTrainer:
         Which characters train and which are held out.
     best_val_loss, best_step, checks_since_best, last_validation
         The validation record (``None`` before the first check), saved and restored too.
-
-    Explained in Chapter 4; batches, validation, saving and resuming in Appendix A1.
     """
 
     def __init__(self, text: str, config: TrainConfig | None = None) -> None:

@@ -17,6 +17,8 @@ from bptt.cells import TANH, Cell, Params, hidden, hidden_backward, state_size
 class CountingCell:
     """Any cell of the cell protocol, plus counters.
 
+    Explained in Chapter 6.
+
     Attributes
     ----------
     forward_steps, backward_steps : int
@@ -25,8 +27,6 @@ class CountingCell:
         Step caches currently referenced by the algorithm (a cache is freed when it is dropped).
     peak : int
         The largest ``alive`` seen: the most steps the algorithm stored at once.
-
-    Explained in Chapter 6.
     """
 
     def __init__(self, cell: Cell = TANH) -> None:

@@ -92,6 +92,8 @@ class RecordingTrainer(CharModelTrainer):
 class KnobRun:
     """What one training run of :func:`train_char_model` measured.
 
+    Explained in Chapter 11.
+
     Attributes
     ----------
     config : TrainConfig
@@ -112,8 +114,6 @@ class KnobRun:
         than the wall clock to other programs sharing the machine; the wall clock in the browser).
     params : dict
         The final parameters.
-
-    Explained in Chapter 11.
     """
 
     config: TrainConfig
@@ -311,6 +311,8 @@ def final_losses(
 class TruncationRow:
     """Bias and cost of one truncation TBPTT(k1, k2) on one stretch of text.
 
+    Explained in Chapter 11.
+
     Attributes
     ----------
     k1, k2 : int
@@ -321,8 +323,6 @@ class TruncationRow:
     backward_per_forward : float
         Backward steps per forward step, counted with
         :class:`~bptt.experiments.counting.CountingCell` (about ``k2 / k1``).
-
-    Explained in Chapter 11.
     """
 
     k1: int
