@@ -12,6 +12,7 @@ a pass goes.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +37,10 @@ DERIV_BLOCK = 2**12
 small enough to stay in the processor's cache and within the memory model's tolerance (Ch. 7)."""
 
 
-ONE_HOT_MAX_SIZE = 128
-"""Largest vocabulary for which :func:`scatter_rows` multiplies by one-hot blocks."""
+ONE_HOT_MAX_SIZE = 128 if sys.platform != "emscripten" else 0
+"""Largest vocabulary for which :func:`scatter_rows` multiplies by one-hot blocks. The product's
+advantage is the BLAS library; numpy in the browser (Pyodide) has none, so there it is 0 and
+``np.add.at`` does every scatter-add."""
 
 ONE_HOT_BLOCK = 2**15
 """Most numbers in one one-hot block of :func:`scatter_rows` (256 KiB in float64)."""
