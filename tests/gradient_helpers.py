@@ -58,3 +58,24 @@ def numerical_grads(loss, params, eps=1e-6):
 def rel(a, b):
     """The book's relative error ``max|a - b| / max(1e-8, max(|a| + |b|))``."""
     return np.max(np.abs(a - b)) / max(1e-8, np.max(np.abs(a) + np.abs(b)))
+
+
+def one_by_one(run, inputs, targets, h0, lengths):
+    """The mean over b of ``run`` on sequence b alone (B = 1, its own ``lengths[b]`` steps):
+    what a padded, masked batch must equal."""
+    results = [
+        run(inputs[:n, b : b + 1], targets[:n, b : b + 1], h0[b : b + 1])
+        for b, n in enumerate(lengths)
+    ]
+    loss = np.mean([r[0] for r in results])
+    grads = {name: np.mean([r[1][name] for r in results], axis=0) for name in results[0][1]}
+    return loss, grads, np.concatenate([r[2] for r in results])
+
+
+def z_scores(draws, exact):
+    """z of the mean of the draws against the exact value, for every entry that varies."""
+    mean = draws.mean(axis=0)
+    stderr = draws.std(axis=0, ddof=1) / np.sqrt(draws.shape[0])
+    varies = stderr > 1e-12
+    np.testing.assert_allclose(mean[~varies], exact[~varies], atol=1e-10)  # e.g. zero entries
+    return (mean[varies] - exact[varies]) / stderr[varies]

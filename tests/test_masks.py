@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_helpers import one_by_one
 
 import bptt
 from bptt.algorithms import stepwise
@@ -51,17 +52,6 @@ def assert_same(result, expected, tol=1e-12):
     assert close(h_last, h_last_e, tol)
 
 
-def one_by_one(run, inputs, targets, h0, lengths=LENGTHS):
-    """The mean over b of ``run`` on sequence b alone (B = 1, its own valid steps)."""
-    results = [
-        run(inputs[:n, b : b + 1], targets[:n, b : b + 1], h0[b : b + 1])
-        for b, n in enumerate(lengths)
-    ]
-    loss = np.mean([r[0] for r in results])
-    grads = {name: np.mean([r[1][name] for r in results], axis=0) for name in results[0][1]}
-    return loss, grads, np.concatenate([r[2] for r in results])
-
-
 def full(cell, loss=bptt.softmax_cross_entropy):
     def run(params, inputs, targets, h0, mask=None):
         return bptt.loss_and_grads_stepwise(
@@ -78,7 +68,7 @@ def test_batched_with_lengths_equals_mean_of_one_by_one(name, ids):
     params, inputs, targets, h0 = problem(cell, ids=ids)
     run = full(cell)
     batched = run(params, inputs, targets, h0, mask=lengths_mask())
-    alone = one_by_one(lambda x, y, h: run(params, x, y, h), inputs, targets, h0)
+    alone = one_by_one(lambda x, y, h: run(params, x, y, h), inputs, targets, h0, LENGTHS)
     assert_same(batched, alone)
 
 
@@ -88,7 +78,7 @@ def test_batched_regression_equals_mean_of_one_by_one(name):
     params, inputs, targets, h0 = problem(cell, squared=True, seed=1)
     run = full(cell, bptt.squared_error)
     batched = run(params, inputs, targets, h0, mask=lengths_mask())
-    alone = one_by_one(lambda x, y, h: run(params, x, y, h), inputs, targets, h0)
+    alone = one_by_one(lambda x, y, h: run(params, x, y, h), inputs, targets, h0, LENGTHS)
     assert_same(batched, alone)
 
 
@@ -97,7 +87,7 @@ def test_the_equality_test_catches_a_state_that_advances_through_padding(monkeyp
     cell = bptt.TANH
     params, inputs, targets, h0 = problem(cell)
     run = full(cell)
-    alone = one_by_one(lambda x, y, h: run(params, x, y, h), inputs, targets, h0)
+    alone = one_by_one(lambda x, y, h: run(params, x, y, h), inputs, targets, h0, LENGTHS)
     monkeypatch.setattr(stepwise, "masked_update", lambda keep, new, old: new)
     broken = run(params, inputs, targets, h0, mask=lengths_mask())
     with pytest.raises(AssertionError):
@@ -192,7 +182,7 @@ def test_artbp_with_mask(name):
     # cut after every step: TBPTT(1, 1) with the mask, and the mean of one by one
     r = bptt.tbptt(params, inputs, targets, 1, 1, h0=h0, cell=cell, mask=mask)
     assert_same(artbp(1.0), (r.loss, r.grads, r.h_last))
-    alone = one_by_one(lambda x, y, h: artbp(1.0, x, y, h, None), inputs, targets, h0)
+    alone = one_by_one(lambda x, y, h: artbp(1.0, x, y, h, None), inputs, targets, h0, LENGTHS)
     assert_same(artbp(1.0), alone)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_helpers import one_by_one, z_scores
 
 import bptt
 from bptt.algorithms.online import ARTBP, RTRL, TBPTT, UORO, online_sgd
@@ -63,17 +64,6 @@ def assert_same(result, expected, tol=1e-12):
     assert bptt.relative_error(h_last, h_last_e) < tol
 
 
-def one_by_one(run, inputs, targets, h0, lengths=LENGTHS):
-    """The mean over b of ``run`` on sequence b alone (B = 1, its own valid steps)."""
-    results = [
-        run(inputs[:n, b : b + 1], targets[:n, b : b + 1], h0[b : b + 1])
-        for b, n in enumerate(lengths)
-    ]
-    loss = np.mean([r[0] for r in results])
-    grads = {name: np.mean([r[1][name] for r in results], axis=0) for name in results[0][1]}
-    return loss, grads, np.concatenate([r[2] for r in results])
-
-
 def masked_full(params, inputs, targets, h0, cell, mask):
     return bptt.loss_and_grads_stepwise(params, inputs, targets, h0, cell=cell, loss=CE, mask=mask)
 
@@ -95,7 +85,7 @@ def test_rtrl_with_mask_equals_mean_of_one_by_one_and_masked_bptt(name):
     params, inputs, targets, h0 = problem(cell)
     run = run_rtrl(params, cell)
     batched = run(inputs, targets, h0, mask=lengths_mask())
-    assert_same(batched, one_by_one(run, inputs, targets, h0))
+    assert_same(batched, one_by_one(run, inputs, targets, h0, LENGTHS))
     assert_same(batched, masked_full(params, inputs, targets, h0, cell, lengths_mask()))
 
 
@@ -171,15 +161,6 @@ def test_rtrl_step_losses_with_mask_and_updates_every_step():
 # UORO: unbiased, with exact states, losses and readout -----------------------------------------
 
 
-def _z_scores(draws, exact):
-    """z of the mean of the draws against the exact value, for every entry that varies."""
-    mean = draws.mean(axis=0)
-    stderr = draws.std(axis=0, ddof=1) / np.sqrt(draws.shape[0])
-    varies = stderr > 1e-12
-    np.testing.assert_allclose(mean[~varies], exact[~varies], atol=1e-10)  # e.g. zero entries
-    return (mean[varies] - exact[varies]) / stderr[varies]
-
-
 UORO_LENGTHS = (5, 2, 4)  # short problems, so that 300 draws per cell take about a second
 
 
@@ -199,7 +180,7 @@ def test_uoro_with_mask_is_unbiased_for_masked_bptt(name):
         uoro(params, inputs, targets, h0, cell=cell, loss=CE, mask=mask, rng=s) for s in range(300)
     ]
     for k in cell.param_names:
-        z = _z_scores(np.array([r.grads[k] for r in runs]), expected.grads[k])
+        z = z_scores(np.array([r.grads[k] for r in runs]), expected.grads[k])
         assert np.abs(z).max() < 5, (k, z)
     first = runs[0]
     for k in ("W_hy", "b_y"):  # the readout's gradient is exact

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from train_helpers import assert_same_training_state
 
 import bptt
 from bptt.app.snapshot import load_snapshot, save_snapshot
@@ -24,25 +25,6 @@ SMALL = {"hidden_size": 12, "seq_length": 10}
 
 def config(**changes):
     return TrainConfig(**{**SMALL, **changes})
-
-
-def same_state(a: CharModelTrainer, b: CharModelTrainer) -> None:
-    for k in a.params:
-        np.testing.assert_array_equal(a.params[k], b.params[k])
-    np.testing.assert_array_equal(a.h, b.h)
-    assert (a.position, a.step_count, a.smoothed_loss) == (
-        b.position,
-        b.step_count,
-        b.smoothed_loss,
-    )
-    assert list(a.recent_losses) == list(b.recent_losses)
-    assert (a.best_val_loss, a.best_step, a.checks_since_best, a.last_validation) == (
-        b.best_val_loss,
-        b.best_step,
-        b.checks_since_best,
-        b.last_validation,
-    )
-    assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
 def test_batch_size_1_is_the_classic_loop():
@@ -105,7 +87,7 @@ def test_tbptt_with_batches():
     same = CharModelTrainer(TEXT, config(batch_size=4, k1=10, k2=10))
     full.train(3)
     same.train(3)
-    same_state(full, same)  # k1 = k2 = seq_length: the vectorised full-BPTT step
+    assert_same_training_state(full, same)  # k1 = k2 = seq_length: the vectorised full-BPTT step
 
 
 @pytest.mark.parametrize(
@@ -123,9 +105,9 @@ def test_resume_with_batches_is_bit_for_bit(tmp_path, options):
     first = CharModelTrainer(TEXT, config(**options))
     first.train(23)
     resumed = CharModelTrainer.load(first.save(tmp_path / "s.npz"), TEXT)
-    same_state(first, resumed)
+    assert_same_training_state(first, resumed)
     resumed.train(37)
-    same_state(straight, resumed)
+    assert_same_training_state(straight, resumed)
     assert load_snapshot(tmp_path / "s.npz").arrays["h"].shape == (options["batch_size"], 12)
 
 

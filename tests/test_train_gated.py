@@ -11,6 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from cli_helpers import SMALL, run_in_process, snapshot
+from train_helpers import assert_same_training_state
 
 import bptt
 from bptt.app.snapshot import load_model, load_snapshot, model_cell, save_snapshot
@@ -19,22 +20,6 @@ from bptt.app.train import CharModelTrainer, TrainConfig
 TEXT = bptt.zen_of_python()
 GATED = ["gru", "lstm"]
 COSINE = bptt.optim.CosineLR(total_steps=25)
-
-
-def _same_state(a: CharModelTrainer, b: CharModelTrainer) -> None:
-    assert a.params.keys() == b.params.keys()
-    for k in a.params:
-        assert a.params[k].dtype == b.params[k].dtype
-        np.testing.assert_array_equal(a.params[k], b.params[k])
-    np.testing.assert_array_equal(a.h, b.h)
-    assert (a.position, a.step_count, a.smoothed_loss) == (
-        b.position,
-        b.step_count,
-        b.smoothed_loss,
-    )
-    assert list(a.recent_losses) == list(b.recent_losses)
-    assert (a.best_val_loss, a.best_step) == (b.best_val_loss, b.best_step)
-    assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
 def _stripped_of_cell(path, target):
@@ -184,9 +169,9 @@ def test_a_gated_run_resumes_bit_for_bit(tmp_path, cell, options):
     assert meta["config"]["cell"] == cell and meta["kind"] == f"char-rnn/{cell}"
     resumed = CharModelTrainer.load(path, TEXT)
     assert resumed.cell is first.cell and resumed.config == first.config
-    _same_state(first, resumed)
+    assert_same_training_state(first, resumed)
     resumed.train(14)
-    _same_state(straight, resumed)
+    assert_same_training_state(straight, resumed)
 
 
 @pytest.mark.parametrize("cell", GATED)
@@ -213,11 +198,11 @@ def test_an_old_snapshot_without_a_cell_loads_as_tanh(tmp_path):
     assert "cell" not in meta["config"] and meta["kind"] == "char-rnn/tanh"
     resumed = CharModelTrainer.load(old, TEXT)
     assert resumed.cell is bptt.TANH and resumed.config.cell == "tanh"
-    _same_state(trainer, resumed)
+    assert_same_training_state(trainer, resumed)
     assert model_cell(load_model(old)[2]) is bptt.TANH
     trainer.train(5)
     resumed.train(5)
-    _same_state(trainer, resumed)
+    assert_same_training_state(trainer, resumed)
     # The command line resumes and samples it too.
     (tmp_path / "zen.txt").write_text(TEXT, encoding="utf-8")
     code, out, err = run_in_process(["sample", "old.npz", "--length", "20"], tmp_path)

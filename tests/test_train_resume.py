@@ -6,25 +6,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from train_helpers import assert_same_training_state
 
 import bptt
 from bptt.app.train import MEMORY_COPIES, CharModelTrainer, TrainConfig
 
 TEXT = bptt.zen_of_python()
-
-
-def _same_state(a: CharModelTrainer, b: CharModelTrainer) -> None:
-    assert a.params.keys() == b.params.keys()
-    for k in a.params:
-        assert a.params[k].dtype == b.params[k].dtype
-        np.testing.assert_array_equal(a.params[k], b.params[k])
-    np.testing.assert_array_equal(a.h, b.h)
-    assert (a.position, a.step_count, a.smoothed_loss) == (
-        b.position,
-        b.step_count,
-        b.smoothed_loss,
-    )
-    assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
 @pytest.mark.parametrize(
@@ -46,9 +33,9 @@ def test_save_and_load_resume_bit_for_bit(tmp_path, options):
     first.train(11)
     path = first.save(tmp_path / "snap.npz")
     resumed = CharModelTrainer.load(path, TEXT)
-    _same_state(first, resumed)
+    assert_same_training_state(first, resumed)
     resumed.train(14)
-    _same_state(straight, resumed)
+    assert_same_training_state(straight, resumed)
 
 
 def test_full_truncation_equals_classic_chunked_training():
@@ -65,7 +52,7 @@ def test_full_truncation_equals_classic_chunked_training():
         assert bptt.relative_error(classic.params[k], tb.params[k]) < 1e-12
     explicit = CharModelTrainer(TEXT, TrainConfig(hidden_size=10, seq_length=8, k1=8, k2=8))
     explicit.train(6)
-    _same_state(classic, explicit)
+    assert_same_training_state(classic, explicit)
 
 
 def test_truncation_changes_training_and_counts_updates():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_helpers import z_scores
 
 import bptt
 from bptt.algorithms.truncation import tbptt
@@ -19,15 +20,6 @@ def _problem(cell, T=6, B=2, D=3, H=3, seed=0):
     return params, rng.integers(0, D, size=(T, B)), rng.integers(0, D, size=(T, B))
 
 
-def _z_scores(draws, exact):
-    """z of the mean of the draws against the exact value, for every entry that varies."""
-    mean = draws.mean(axis=0)
-    stderr = draws.std(axis=0, ddof=1) / np.sqrt(draws.shape[0])
-    varies = stderr > 1e-12
-    np.testing.assert_allclose(mean[~varies], exact[~varies], atol=1e-10)  # e.g. zero entries
-    return (mean[varies] - exact[varies]) / stderr[varies]
-
-
 @pytest.mark.parametrize("cell", [bptt.TANH, bptt.GRU, bptt.LSTM], ids=lambda c: c.name)
 def test_the_mean_of_many_estimates_is_the_bptt_gradient(cell):
     params, x, y = _problem(cell)
@@ -37,7 +29,7 @@ def test_the_mean_of_many_estimates_is_the_bptt_gradient(cell):
         for s in range(300)
     ]
     for k in cell.param_names:
-        z = _z_scores(np.array([d[k] for d in draws]), full[k])
+        z = z_scores(np.array([d[k] for d in draws]), full[k])
         assert np.abs(z).max() < 5, (k, z)
     for k in ("W_hy", "b_y"):  # the readout's gradient is exact
         assert bptt.relative_error(draws[0][k], full[k]) < 1e-12
@@ -49,10 +41,10 @@ def test_unbiased_on_influence_balancing_and_truncation_is_not():
     args = (problem.params, problem.inputs, problem.targets)
     exact = bptt.loss_and_grads_stepwise(*args, **kw)[1]["theta"]
     draws = np.array([uoro(*args, rng=s, **kw).grads["theta"] for s in range(400)])
-    z = _z_scores(draws, exact)
+    z = z_scores(draws, exact)
     assert np.abs(z).max() < 4
     truncated = tbptt(*args, 16, 16, **kw).grads["theta"]
-    assert np.abs(_z_scores(draws, truncated)).max() > 5  # the test can fail
+    assert np.abs(z_scores(draws, truncated)).max() > 5  # the test can fail
 
 
 def test_a_biased_variant_is_caught():
@@ -67,7 +59,7 @@ def test_a_biased_variant_is_caught():
             return 2 * super().state_jvp(params, cache, v)
 
     draws = np.array([uoro(*args, cell=Doubled(), rng=s, **kw).grads["theta"] for s in range(200)])
-    assert np.abs(_z_scores(draws, exact)).max() > 5
+    assert np.abs(z_scores(draws, exact)).max() > 5
 
 
 def test_cost_per_step_is_one_step_one_jvp_one_backward():

@@ -18,6 +18,7 @@ from bptt.algorithms.stepwise import (
     check_mask,
     check_update,
     masked_step_loss,
+    masked_update,
     prepare_stream,
 )
 from bptt.algorithms.truncation import TBPTTResult, UpdateFn
@@ -27,30 +28,6 @@ from bptt.losses import squared_error
 from bptt.model import Model, model_parts
 from bptt.params import zeros_like_params
 from bptt.readout import readout_backward, readout_forward
-
-
-def advance_rows(keep: np.ndarray | None, new: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """``new`` in the examples that take the step, ``old`` in the padded ones (``keep`` False).
-
-    ``new`` and ``old`` are ``(B, ...)``: a state, RTRL's sensitivity ``(B, S, P)`` or UORO's
-    ``h~``. ``keep=None`` (no mask) returns ``new`` itself. Explained in Chapter 12.
-    """
-    if keep is None:
-        return new
-    return np.where(keep.reshape(-1, *(1,) * (new.ndim - 1)), new, old)
-
-
-def step_loss(
-    loss: LossFn, outputs: np.ndarray, targets: Any, keep: np.ndarray | None
-) -> tuple[float, np.ndarray]:
-    """One step's loss and ``dl_t/do_t``, the padded rows left out when ``keep`` is given.
-
-    See :func:`bptt.algorithms.stepwise.masked_step_loss`: still divided by the batch B.
-    Explained in Chapter 12.
-    """
-    if keep is None:
-        return loss(outputs, targets)
-    return masked_step_loss(loss, outputs, targets, keep)
 
 
 def rtrl(
@@ -131,11 +108,11 @@ def rtrl(
         else:
             J, local = step_jacobians(cell, params, h, x[t])
             S_next = np.matmul(J, S) + local  # S_t = J_t S_{t-1} + dF/dtheta
-        S = advance_rows(row, S_next, S)  # a padded example keeps its S and its state
-        h = advance_rows(row, cell.step(params, h, x[t])[0], h)
+        S = masked_update(row, S_next, S)  # a padded example keeps its S and its state
+        h = masked_update(row, cell.step(params, h, x[t])[0], h)
         visible = hidden(cell, h)  # what the readout reads
         outputs = readout_forward(params, visible)
-        step_losses[t], doutput = step_loss(loss, outputs, targets[t], row)
+        step_losses[t], doutput = masked_step_loss(loss, outputs, targets[t], row)
         dh, grads = readout_backward(params, visible, doutput)  # dh: dl_t/dh_t (0 if padded)
         dh = hidden_backward(cell, dh)
         dtheta = np.einsum("bi,bip->p", dh, S)  # S_t^T dl_t/dh_t, summed over the batch

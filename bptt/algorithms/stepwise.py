@@ -116,16 +116,17 @@ def check_mask(mask: Any, T: int, B: int) -> np.ndarray | None:
 
 
 def masked_step_loss(
-    loss: LossFn, outputs: np.ndarray, targets: np.ndarray, keep: np.ndarray
+    loss: LossFn, outputs: np.ndarray, targets: np.ndarray, keep: np.ndarray | None
 ) -> tuple[float, np.ndarray]:
     """One step's loss with the padded rows left out: ``(1/B) sum_b keep[b] l_b`` and its gradient.
 
     ``loss`` averages over the rows it is given (the package's convention), so it runs on the
     kept rows only and is rescaled from their count to the batch B; the padded rows' targets are
-    never read and their output derivatives are zero. Explained in Chapter 4.
+    never read and their output derivatives are zero. ``keep=None`` (no mask) is ``loss`` itself.
+    Explained in Chapter 4.
     """
     B = outputs.shape[0]
-    if keep.all():
+    if keep is None or keep.all():
         return loss(outputs, targets)
     doutputs = np.zeros_like(outputs)
     rows = np.flatnonzero(keep)
@@ -137,9 +138,16 @@ def masked_step_loss(
     return float(value) * scale, doutputs
 
 
-def masked_update(keep: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """The state after a step: ``new`` in the rows kept, ``old`` in the padded ones."""
-    return np.where(keep[:, None], new, old)
+def masked_update(keep: np.ndarray | None, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """The state after a step: ``new`` in the rows kept, ``old`` in the padded ones.
+
+    ``new`` and ``old`` are ``(B, ...)``: a state ``(B, S)``, or what an online algorithm carries
+    with it (RTRL's sensitivity ``(B, S, P)``, UORO's ``h~``). ``keep=None`` (no mask) returns
+    ``new`` itself. Explained in Chapter 4.
+    """
+    if keep is None:
+        return new
+    return np.where(keep.reshape(-1, *(1,) * (new.ndim - 1)), new, old)
 
 
 def masked_step_backward(

@@ -22,8 +22,14 @@ from typing import Any
 import numpy as np
 
 from bptt import _checks
-from bptt.algorithms.rtrl import advance_rows, step_loss
-from bptt.algorithms.stepwise import LossFn, check_mask, check_update, prepare_stream
+from bptt.algorithms.stepwise import (
+    LossFn,
+    check_mask,
+    check_update,
+    masked_step_loss,
+    masked_update,
+    prepare_stream,
+)
 from bptt.algorithms.truncation import TBPTTResult, UpdateFn
 from bptt.cells import Cell, Params, hidden, hidden_backward
 from bptt.cells.base import flatten_params, param_size, state_jvp, unflatten_params
@@ -116,9 +122,9 @@ def uoro(
     for t in range(T):
         row = None if keep is None else keep[t]  # the examples that take step t
         new, cache = cell.step(params, h, x[t])
-        h = advance_rows(row, new, h)
+        h = masked_update(row, new, h)
         # J_t h~_{t-1}, with J_t = I for a padded example
-        j_h_tilde = advance_rows(row, state_jvp(cell, params, cache, h_tilde), h_tilde)
+        j_h_tilde = masked_update(row, state_jvp(cell, params, cache, h_tilde), h_tilde)
         nu = gen.choice(np.array([-1.0, 1.0], dtype=h.dtype), size=(B, S_width))
         if row is not None:
             nu = nu * row[:, None]  # a padded example's dF/dtheta is 0: no noise for it
@@ -128,7 +134,7 @@ def uoro(
         theta_tilde = theta_tilde / rho0 + local / rho1
         visible = hidden(cell, h)
         outputs = readout_forward(params, visible)
-        step_losses[t], doutput = step_loss(loss, outputs, targets[t], row)
+        step_losses[t], doutput = masked_step_loss(loss, outputs, targets[t], row)
         dh, grads = readout_backward(params, visible, doutput)
         dh = hidden_backward(cell, dh)
         estimate = float(np.sum(dh * h_tilde)) * theta_tilde  # (dl_t/dh_t . h~_t) theta~_t
